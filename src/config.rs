@@ -1,0 +1,318 @@
+//! Where pidfiles live and what they are called.
+//!
+//! A [`PidConfig`] names a directory and an instance; a service name and a configuration together make the
+//! pidfile's path, `{pid_dir}/{instance_name}-{service}.pid`, so that several instances of a deployment can run the
+//! same services on one machine side by side.
+//!
+//! The process-wide configuration, used by the functions without a `_with` suffix, is resolved once, value by
+//! value, from the first of these that gives it:
+//!
+//! | value           | 1            | 2                  | 3                                       | 4          | 5          |
+//! |-----------------|--------------|--------------------|-----------------------------------------|------------|------------|
+//! | `pid_dir`       | [`set_config`] | `PIDFILE_DIR`    | `pid_dir` (or `[canonical] pid_dir`) in the TOML file named by `PIDFILE_CONFIG` | `/var/tmp` | |
+//! | `instance_name` | [`set_config`] | `PIDFILE_INSTANCE` | `instance_name` in that file          | `LPCONFIG` | `default`  |
+//!
+//! An empty environment variable counts as unset. A configuration file that cannot be read or does not parse is
+//! an error naming the file and the line; it is never silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::Error;
+
+/// The two values that place a pidfile: the directory and the instance name.
+///
+/// Any application type can implement it, so an application's own configuration object can be passed to the
+/// `_with` functions directly.
+///
+/// ```
+/// use std::path::Path;
+/// use pidfile::{pidfile_path_with, PidConfig};
+///
+/// struct MyConfig;
+///
+/// impl PidConfig for MyConfig {
+///     fn pid_dir(&self) -> &Path {
+///         Path::new("/var/tmp")
+///     }
+///     fn instance_name(&self) -> &str {
+///         "blah"
+///     }
+/// }
+///
+/// assert_eq!(pidfile_path_with("beans", &MyConfig)?, Path::new("/var/tmp/blah-beans.pid"));
+/// # Ok::<(), pidfile::Error>(())
+/// ```
+pub trait PidConfig {
+    /// The directory that holds the pidfiles.
+    fn pid_dir(&self) -> &Path;
+    /// The name of this instance of the deployment, the first part of each pidfile's name.
+    fn instance_name(&self) -> &str;
+}
+
+/// A plain [`PidConfig`]: a directory and an instance name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pid_dir: PathBuf,
+    instance_name: String,
+}
+
+impl Config {
+    /// A configuration placing pidfiles in `pid_dir`, named after `instance_name`.
+    ///
+    /// Names are checked when a path is made from them, not here.
+    pub fn new(pid_dir: impl Into<PathBuf>, instance_name: impl Into<String>) -> Config {
+        Config {
+            pid_dir: pid_dir.into(),
+            instance_name: instance_name.into(),
+        }
+    }
+}
+
+impl PidConfig for Config {
+    fn pid_dir(&self) -> &Path {
+        &self.pid_dir
+    }
+    fn instance_name(&self) -> &str {
+        &self.instance_name
+    }
+}
+
+impl<T: PidConfig + ?Sized> PidConfig for &T {
+    fn pid_dir(&self) -> &Path {
+        (**self).pid_dir()
+    }
+    fn instance_name(&self) -> &str {
+        (**self).instance_name()
+    }
+}
+
+/// The directory used when nothing else names one: the spec's `/var/tmp`.
+pub const DEFAULT_PID_DIR: &str = "/var/tmp";
+/// The instance name used when nothing else names one.
+pub const DEFAULT_INSTANCE_NAME: &str = "default";
+
+/// The resolved process-wide configuration, or the error that stopped its resolution. The error is kept as a
+/// message (not an `Error`) because it must be handed out again on every use.
+static PROCESS_CONFIG: OnceLock<Result<Config, ConfigFileProblem>> = OnceLock::new();
+
+#[derive(Debug, Clone)]
+struct ConfigFileProblem {
+    path: PathBuf,
+    line: Option<usize>,
+    message: String,
+}
+
+impl From<ConfigFileProblem> for Error {
+    fn from(problem: ConfigFileProblem) -> Error {
+        Error::ConfigFile {
+            path: problem.path,
+            line: problem.line,
+            message: problem.message,
+        }
+    }
+}
+
+/// The process-wide configuration, resolved on first use (see the [module documentation](self) for the order).
+///
+/// # Panics
+///
+/// When the configuration file named by `PIDFILE_CONFIG` cannot be read or does not parse, with the error naming
+/// the file and the line. The crate's own functions never panic on it: they return the error. Use
+/// [`try_config`] to handle it.
+pub fn config() -> &'static Config {
+    match try_config() {
+        Ok(config) => config,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// The process-wide configuration, resolved on first use, or the error that a broken configuration file causes.
+pub fn try_config() -> Result<&'static Config, Error> {
+    PROCESS_CONFIG
+        .get_or_init(|| resolve(|name| std::env::var_os(name)))
+        .as_ref()
+        .map_err(|problem| problem.clone().into())
+}
+
+/// Sets the process-wide configuration, for an application that knows it at start-up.
+///
+/// It must come before anything uses the configuration; afterwards it returns [`Error::ConfigAlreadySet`].
+///
+/// ```
+/// pidfile::set_config(pidfile::Config::new("/run/myapp", "staging"))?;
+/// assert_eq!(pidfile::pidfile_path("web")?, std::path::Path::new("/run/myapp/staging-web.pid"));
+/// # Ok::<(), pidfile::Error>(())
+/// ```
+pub fn set_config(config: Config) -> Result<(), Error> {
+    PROCESS_CONFIG.set(Ok(config)).map_err(|_| Error::ConfigAlreadySet)
+}
+
+/// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
+/// application's configuration.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ConfigFile {
+    instance_name: Option<String>,
+    pid_dir: Option<PathBuf>,
+    canonical: Option<CanonicalSection>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct CanonicalSection {
+    pid_dir: Option<PathBuf>,
+}
+
+fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, ConfigFileProblem> {
+    let env = |name: &str| env(name).filter(|value| !value.is_empty());
+    let file = match env("PIDFILE_CONFIG") {
+        Some(path) => read_config_file(Path::new(&path))?,
+        None => ConfigFile::default(),
+    };
+    let file_pid_dir = file.pid_dir.or(file.canonical.and_then(|section| section.pid_dir));
+    let pid_dir = env("PIDFILE_DIR")
+        .map(PathBuf::from)
+        .or(file_pid_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PID_DIR));
+    let instance_name = env("PIDFILE_INSTANCE")
+        .map(|value| value.to_string_lossy().into_owned())
+        .or(file.instance_name)
+        .or_else(|| env("LPCONFIG").map(|value| value.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_owned());
+    Ok(Config { pid_dir, instance_name })
+}
+
+fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
+    let problem = |line, message| ConfigFileProblem {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| problem(None, format!("cannot read it: {error}")))?;
+    parse_config_file(&text).map_err(|(line, message)| problem(line, message))
+}
+
+/// Parses the text of a configuration file; an error carries its line (from 1) and a one-line message.
+fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> {
+    let file: ConfigFile = toml::from_str(text).map_err(|error| {
+        let line = error.span().map(|span| line_of(text, span.start));
+        (line, error.message().trim().replace('\n', " "))
+    })?;
+    if file.pid_dir.is_some() && file.canonical.as_ref().is_some_and(|section| section.pid_dir.is_some()) {
+        return Err((None, "pid_dir is given twice, at the top and under [canonical]".to_owned()));
+    }
+    Ok(file)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset].iter().filter(|&&byte| byte == b'\n').count() + 1
+}
+
+/// Checks a service or instance name: it becomes part of a file name, so it must be one.
+pub(crate) fn validate_name(what: &'static str, name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name == "." || name == ".." {
+        Some("it is a directory name")
+    } else if name.contains('/') {
+        Some("it contains '/'")
+    } else if name.contains('\0') {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            what,
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The pidfile path of `service` under `config`: `{pid_dir}/{instance_name}-{service}.pid`.
+pub fn pidfile_path_with(service: &str, config: &impl PidConfig) -> Result<PathBuf, Error> {
+    validate_name("service", service)?;
+    let instance = config.instance_name();
+    validate_name("instance", instance)?;
+    Ok(config.pid_dir().join(format!("{instance}-{service}.pid")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve_from(vars: &[(&str, &str)]) -> Result<Config, ConfigFileProblem> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        resolve(|name| vars.get(name).map(Into::into))
+    }
+
+    #[test]
+    fn defaults_are_var_tmp_and_default() {
+        assert_eq!(resolve_from(&[]).unwrap(), Config::new("/var/tmp", "default"));
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_lpconfig_names_the_instance() {
+        assert_eq!(resolve_from(&[("LPCONFIG", "lp")]).unwrap(), Config::new("/var/tmp", "lp"));
+        let config = resolve_from(&[("LPCONFIG", "lp"), ("PIDFILE_INSTANCE", "mine"), ("PIDFILE_DIR", "/run")]);
+        assert_eq!(config.unwrap(), Config::new("/run", "mine"));
+        assert_eq!(resolve_from(&[("PIDFILE_INSTANCE", "")]).unwrap(), Config::new("/var/tmp", "default"));
+    }
+
+    #[test]
+    fn config_file_gives_values_below_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pidfile.toml");
+        std::fs::write(&file, "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(
+            resolve_from(&[("PIDFILE_CONFIG", file), ("LPCONFIG", "lp")]).unwrap(),
+            Config::new("/srv/pids", "filed")
+        );
+        assert_eq!(
+            resolve_from(&[("PIDFILE_CONFIG", file), ("PIDFILE_DIR", "/d"), ("PIDFILE_INSTANCE", "i")]).unwrap(),
+            Config::new("/d", "i")
+        );
+    }
+
+    #[test]
+    fn broken_config_file_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("broken.toml");
+        std::fs::write(&file, "instance_name = \"ok\"\n\npid_dir = [oops\n").unwrap();
+        let problem = resolve_from(&[("PIDFILE_CONFIG", file.to_str().unwrap())]).unwrap_err();
+        let message = Error::from(problem).to_string();
+        assert!(message.contains(file.to_str().unwrap()), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn wrongly_typed_value_is_an_error_with_its_line() {
+        let (line, message) = parse_config_file("\ninstance_name = 5\n").unwrap_err();
+        assert_eq!(line, Some(2), "{message}");
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let problem = resolve_from(&[("PIDFILE_CONFIG", "/nonexistent/pidfile.toml")]).unwrap_err();
+        assert!(Error::from(problem).to_string().contains("/nonexistent/pidfile.toml"));
+    }
+
+    #[test]
+    fn pid_dir_twice_is_an_error() {
+        assert!(parse_config_file("pid_dir = \"/a\"\n[canonical]\npid_dir = \"/b\"\n").is_err());
+    }
+
+    #[test]
+    fn names_are_validated() {
+        for bad in ["", ".", "..", "a/b", "a\0b"] {
+            assert!(matches!(validate_name("service", bad), Err(Error::InvalidName { .. })), "{bad:?}");
+        }
+        for good in ["nuts", "a.b", "-", "...", "web-1"] {
+            validate_name("service", good).unwrap();
+        }
+    }
+}

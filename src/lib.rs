@@ -1,0 +1,266 @@
+//! Pidfiles that let one, and only one, instance of a service run.
+//!
+//! A service calls [`make_pidfile`] at start-up to say "I am the one running instance of this service". The call
+//! writes the process's pid to `{pid_dir}/{instance_name}-{service}.pid` and holds a kernel lock on the file for
+//! the rest of the process's life; a second instance's call fails while the first runs. The file is removed when
+//! the process exits normally or is stopped with SIGINT or SIGTERM, and a file left behind by SIGKILL does not
+//! block the next start. Scripts and monitoring read the file with [`get_pid`] and [`status`].
+//!
+//! Several instances of a deployment can run the same services on one machine, each with its own pidfiles: the
+//! instance name, from the process-wide [configuration](config()) or a [`PidConfig`] of the application's own,
+//! keeps them apart.
+//!
+//! # The story, in examples
+//!
+//! `pidfile_path` is the key to everything else: a service name, and the instance name and directory of the
+//! configuration, make the pidfile's path.
+//!
+//! ```
+//! use std::path::Path;
+//! use pidfile::{pidfile_path, pidfile_path_with, Config};
+//!
+//! let expected = Path::new(pidfile::config().pid_dir())
+//!     .join(format!("{}-nuts.pid", pidfile::config().instance_name()));
+//! assert_eq!(pidfile_path("nuts")?, expected);
+//!
+//! // An application can pass its own configuration instead.
+//! let my_config = Config::new("/var/tmp", "blah");
+//! assert_eq!(pidfile_path_with("beans", &my_config)?, Path::new("/var/tmp/blah-beans.pid"));
+//! # use pidfile::PidConfig;
+//! # Ok::<(), pidfile::Error>(())
+//! ```
+//!
+//! `make_pidfile` writes the current pid to the pidfile, and keeps it until the process ends. A second claim,
+//! while the first holder lives, fails with the original module's message.
+//!
+//! ```
+//! use pidfile::{get_pid_with, make_pidfile_with, remove_pidfile_with, Config, Error};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = Config::new(dir.path(), "demo");
+//!
+//! make_pidfile_with("nuts", &config)?;
+//! assert_eq!(get_pid_with("nuts", &config)?, Some(std::process::id()));
+//!
+//! let second = make_pidfile_with("nuts", &config).unwrap_err();
+//! let path = dir.path().join("demo-nuts.pid");
+//! assert_eq!(second.to_string(), format!("PID file {} already exists. Already running?", path.display()));
+//! assert!(matches!(second, Error::AlreadyRunning { pid: Some(pid), .. } if pid == std::process::id()));
+//!
+//! // Normally the file goes when the process exits; a service script can also remove it.
+//! remove_pidfile_with("nuts", &config)?;
+//! assert_eq!(get_pid_with("nuts", &config)?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `get_pid` returns the pid in the file, or `None` when there is no file. A file that does not hold a pid is an
+//! error, naming the file and showing what it holds.
+//!
+//! ```
+//! use pidfile::{get_pid_with, Config, Error};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = Config::new(dir.path(), "blah");
+//! let path = pidfile::pidfile_path_with("beans", &config)?;
+//!
+//! std::fs::write(&path, "72\n")?;
+//! assert_eq!(get_pid_with("beans", &config)?, Some(72));
+//!
+//! std::fs::write(&path, "seventy-two")?;
+//! assert!(matches!(get_pid_with("beans", &config), Err(Error::Corrupt { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `remove_pidfile` removes the file only when it holds this process's pid; with a configuration passed in,
+//! `remove_pidfile_with` removes it whatever pid it holds (but never while another process holds its lock: that
+//! would let a second instance start beside the first). A missing file is not an error.
+//!
+//! ```
+//! use pidfile::{remove_pidfile_with, Config};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = Config::new(dir.path(), "blah");
+//! let path = pidfile::pidfile_path_with("pits", &config)?;
+//!
+//! std::fs::write(&path, format!("{}\n", std::process::id() + 1))?;
+//! remove_pidfile_with("pits", &config)?;
+//! assert!(!path.exists());
+//! remove_pidfile_with("pits", &config)?; // already gone: nothing to do
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `status` says whether the service runs, and how that is known.
+//!
+//! ```
+//! use pidfile::{status_with, Config, PidFile, Status};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = Config::new(dir.path(), "demo");
+//! assert_eq!(status_with("web", &config)?, Status::NotRunning);
+//!
+//! let guard = PidFile::acquire(pidfile::pidfile_path_with("web", &config)?)?;
+//! assert_eq!(status_with("web", &config)?, Status::Running { pid: Some(std::process::id()), locked: true });
+//! drop(guard);
+//! assert_eq!(status_with("web", &config)?, Status::NotRunning);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a claim stays safe
+//!
+//! A pidfile is claimed by locking the file itself with `flock`, as BSD pidfile(3) and flock(1) do, so those tools
+//! and ours see each other. The kernel gives the lock to one process only, so of any number of processes starting
+//! at once, exactly one wins; a lock dies with its process, so a file left by a crash is known to be stale and is
+//! taken over in place, without a window where two could win. The path is opened without following symbolic
+//! links, and a file that is not a plain regular file with one name is refused and left alone. The pid inside a
+//! file that nobody has locked (written by a tool that does not lock) is believed only if the file belongs to us
+//! or to root, the process lives, and it started before the file was written, so a reused pid does not fool it.
+//! See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
+//!
+//! # Applications with their own signal handling
+//!
+//! [`make_pidfile`] installs SIGINT and SIGTERM handlers that remove the file, then let the process die of the
+//! signal. An application that handles these signals itself claims its pidfile with
+//! [`PidFile::builder`]`().signal_handlers(false)` instead, and removes the file on its own shutdown path: by
+//! dropping the guard, or by calling [`remove_pidfile`], as the original module advises. See
+//! [`Builder::signal_handlers`].
+
+#![deny(missing_docs)]
+#![cfg(unix)]
+
+mod cleanup;
+mod config;
+mod error;
+mod lock;
+mod pidfile;
+mod read;
+mod sys;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use crate::config::{
+    Config, DEFAULT_INSTANCE_NAME, DEFAULT_PID_DIR, PidConfig, config, pidfile_path_with, set_config, try_config,
+};
+pub use crate::error::Error;
+pub use crate::pidfile::{Builder, PidFile};
+pub use crate::read::{Status, parse_pid};
+
+/// The pidfiles claimed by [`make_pidfile`], held until the process ends or [`remove_pidfile`] lets one go.
+static CLAIMED: Mutex<Vec<PidFile>> = Mutex::new(Vec::new());
+
+fn claimed() -> std::sync::MutexGuard<'static, Vec<PidFile>> {
+    CLAIMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The pidfile path of `service` under the process-wide configuration: `{pid_dir}/{instance_name}-{service}.pid`.
+pub fn pidfile_path(service: &str) -> Result<PathBuf, Error> {
+    pidfile_path_with(service, try_config()?)
+}
+
+/// Claims the pidfile of `service` under the process-wide configuration for the rest of this process's life.
+/// See [`make_pidfile_with`].
+pub fn make_pidfile(service: &str) -> Result<(), Error> {
+    make_pidfile_with(service, try_config()?)
+}
+
+/// Claims the pidfile of `service` under `config` for the rest of this process's life: writes this process's pid
+/// to it, and holds its lock until the process exits.
+///
+/// The file is removed at normal exit and on SIGINT and SIGTERM, whose handlers are installed only when the claim
+/// succeeds. Fails with [`Error::AlreadyRunning`] (the original module's "already exists. Already running?")
+/// while another process, or this one, holds it. To claim without signal handlers, see [`PidFile::builder`].
+pub fn make_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), Error> {
+    let path = pidfile_path_with(service, config)?;
+    let guard = PidFile::acquire(path)?;
+    claimed().push(guard);
+    Ok(())
+}
+
+/// The pid in the pidfile of `service` under the process-wide configuration. See [`get_pid_with`].
+pub fn get_pid(service: &str) -> Result<Option<u32>, Error> {
+    get_pid_with(service, try_config()?)
+}
+
+/// The pid in the pidfile of `service` under `config`, or `None` when there is no pidfile.
+///
+/// It does not say whether the process runs (see [`status_with`]). A file that does not hold a pid is
+/// [`Error::Corrupt`]; one being written at this moment (locked and still empty) is waited for briefly.
+pub fn get_pid_with(service: &str, config: &impl PidConfig) -> Result<Option<u32>, Error> {
+    read::get_pid_at(&pidfile_path_with(service, config)?)
+}
+
+/// Whether `service` runs, by its pidfile under the process-wide configuration. See [`status_with`].
+pub fn status(service: &str) -> Result<Status, Error> {
+    status_with(service, try_config()?)
+}
+
+/// Whether `service` runs, by its pidfile under `config`.
+///
+/// A locked file proves its service runs. An unlocked file counts as running only when it was written by a tool
+/// that does not lock and the process it names still runs (see [`Status::Running`]); otherwise it is stale. An
+/// unlocked file that does not hold a pid is [`Error::Corrupt`]. Checking takes no lock, so it never makes a
+/// concurrent start fail.
+pub fn status_with(service: &str, config: &impl PidConfig) -> Result<Status, Error> {
+    read::status_at(&pidfile_path_with(service, config)?)
+}
+
+/// Removes the pidfile of `service` under the process-wide configuration if it holds this process's pid; leaves
+/// it otherwise. A missing file is not an error.
+///
+/// An application that installs its own SIGINT or SIGTERM handling calls this on its way out.
+pub fn remove_pidfile(service: &str) -> Result<(), Error> {
+    let path = pidfile_path(service)?;
+    if let Some(guard) = take_claimed(&path) {
+        return guard.release();
+    }
+    let Some((file, stat)) = read::open_for_reading(&path)? else {
+        return Ok(());
+    };
+    let seen = read::observe(&file, stat, &path)?;
+    match seen.pid {
+        Some(pid) if pid == sys::current_pid() => unlink_if_same(&path, &seen.stat),
+        Some(_) => Ok(()),
+        None => Err(read::corrupt(&path, &seen.content)),
+    }
+}
+
+/// Removes the pidfile of `service` under `config`, whatever pid it holds. A missing file is not an error.
+///
+/// A file locked by another process is refused with [`Error::InUse`]: its service runs, and removing the file
+/// would let a second instance start beside it. Anything other than a plain pidfile at the path (a symbolic link,
+/// a directory) is refused and left alone.
+pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), Error> {
+    let path = pidfile_path_with(service, config)?;
+    if let Some(guard) = take_claimed(&path) {
+        return guard.release();
+    }
+    let Some((file, stat)) = read::open_for_reading(&path)? else {
+        return Ok(());
+    };
+    let seen = read::observe(&file, stat, &path)?;
+    if let sys::LockProbe::Locked { holder } = seen.lock {
+        if holder != Some(sys::current_pid()) {
+            return Err(Error::InUse { path, pid: seen.pid });
+        }
+    }
+    unlink_if_same(&path, &seen.stat)
+}
+
+/// Takes a pidfile claimed by [`make_pidfile`] out of the process's keeping.
+fn take_claimed(path: &Path) -> Option<PidFile> {
+    let path = std::path::absolute(path).ok()?;
+    let mut claimed = claimed();
+    let index = claimed.iter().position(|guard| guard.path() == path)?;
+    Some(claimed.swap_remove(index))
+}
+
+fn unlink_if_same(path: &Path, stat: &rustix::fs::Stat) -> Result<(), Error> {
+    let c_path = sys::c_path(path)?;
+    if !sys::path_names(&c_path, sys::FileId::of(stat)) {
+        return Ok(());
+    }
+    match rustix::fs::unlinkat(rustix::fs::CWD, &*c_path, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(error) => Err(Error::io("remove", path, error)),
+    }
+}

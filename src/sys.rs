@@ -1,0 +1,264 @@
+//! The Linux specifics: file identity, the kernel's table of locks, process liveness and start times, and the
+//! three C library registrations (`atexit`, `pthread_atfork`, reading a signal's disposition) that no system-call
+//! crate wraps. All `unsafe` code of the crate except the signal handler's registration lives here.
+
+use std::ffi::CStr;
+use std::io::Read;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, CWD, FileType, Stat};
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+/// The largest pid Linux can hand out (`PID_MAX_LIMIT` on 64-bit systems): a larger number is not a pid.
+pub(crate) const MAX_PID: u32 = 4_194_304;
+
+/// What makes a file itself rather than whatever its path names now: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(stat: &Stat) -> FileId {
+        FileId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        }
+    }
+}
+
+/// Describes what stands at a path when it is not a plain pidfile (a regular file with one name), for errors.
+pub(crate) fn not_a_pidfile(stat: &Stat) -> Option<String> {
+    let kind = FileType::from_raw_mode(stat.st_mode);
+    let found = match kind {
+        FileType::RegularFile if stat.st_nlink > 1 => return Some(format!("a file with {} hard links", stat.st_nlink)),
+        FileType::RegularFile => return None,
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "a file of unknown type",
+    };
+    Some(found.to_owned())
+}
+
+/// The path as a C string, for the calls that must not allocate later (the signal handler's).
+pub(crate) fn c_path(path: &std::path::Path) -> Result<std::ffi::CString, crate::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| crate::Error::InvalidName {
+        what: "path",
+        name: path.display().to_string(),
+        reason: "it contains a NUL byte",
+    })
+}
+
+/// Whether the path still names the file `id`, without following a symbolic link.
+pub(crate) fn path_names(path: &CStr, id: FileId) -> bool {
+    matches!(rustix::fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW), Ok(stat) if FileId::of(&stat) == id)
+}
+
+/// Unlinks `path` if it still names the file `id`.
+///
+/// Async-signal-safe: two system calls on a path that is already a C string, no allocation, no lock. The check
+/// and the unlink are two steps; a pidfile's lock keeps every process that follows the protocol from replacing
+/// the file in between.
+pub(crate) fn remove_if_same(path: &CStr, id: FileId) -> bool {
+    path_names(path, id) && rustix::fs::unlinkat(CWD, path, AtFlags::empty()).is_ok()
+}
+
+/// What the kernel's lock table says of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockProbe {
+    /// Someone holds a lock on it; `holder` is the pid the kernel records for the lock, when it shows one.
+    Locked { holder: Option<u32> },
+    /// Nobody holds a lock on it.
+    Unlocked,
+    /// The lock table could not be read (no `/proc`).
+    Unknown,
+}
+
+/// Looks the file up in `/proc/locks`.
+///
+/// Unlike trying the lock, this never disturbs a process that is claiming the file at the same moment. Both
+/// `flock` locks (ours, BSD pidfile(3), flock(1)) and `fcntl` locks count.
+pub(crate) fn lock_probe(id: FileId) -> LockProbe {
+    let mut table = String::new();
+    match std::fs::File::open("/proc/locks").and_then(|mut file| file.read_to_string(&mut table)) {
+        Ok(_) => find_lock(&table, id),
+        Err(_) => LockProbe::Unknown,
+    }
+}
+
+/// Finds the lock held on `id` in the text of `/proc/locks`, whose lines read
+/// `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex, inode in decimal); lines of
+/// processes waiting for a lock carry `->` and do not count.
+fn find_lock(table: &str, id: FileId) -> LockProbe {
+    let wanted = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(id.dev),
+        rustix::fs::minor(id.dev),
+        id.ino
+    );
+    for line in table.lines().filter(|line| !line.contains("->")) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 6 && fields[5] == wanted {
+            let holder = fields[4].parse::<u32>().ok().filter(|&pid| pid > 0);
+            return LockProbe::Locked { holder };
+        }
+    }
+    LockProbe::Unlocked
+}
+
+/// Whether a process lives, and when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// No such process, or only a zombie waiting to be reaped.
+    Dead,
+    /// The process exists (a permission error on signalling it counts as existing); `started` is its start time in
+    /// nanoseconds since boot, when `/proc` tells it.
+    Alive { started: Option<u64> },
+}
+
+/// Probes `pid` with the null signal and reads its start time from `/proc/PID/stat`.
+pub(crate) fn liveness(pid: u32) -> Liveness {
+    if pid > MAX_PID {
+        return Liveness::Dead;
+    }
+    let Some(raw) = Pid::from_raw(pid as i32) else {
+        return Liveness::Dead;
+    };
+    match rustix::process::test_kill_process(raw) {
+        Err(Errno::SRCH) => return Liveness::Dead,
+        Ok(()) | Err(_) => {}
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Liveness::Alive { started: None };
+    };
+    // The command name (field 2) is in parentheses and may hold anything, so fields are counted after the last ')'.
+    let Some(after_name) = stat.rfind(')').map(|end| &stat[end + 1..]) else {
+        return Liveness::Alive { started: None };
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 (starttime, in clock ticks since boot) is fields[19].
+    if matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x")) {
+        return Liveness::Dead;
+    }
+    let started = fields
+        .get(19)
+        .and_then(|ticks| ticks.parse::<u64>().ok())
+        .map(|ticks| ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1));
+    Liveness::Alive { started }
+}
+
+/// The time a file was last written, in nanoseconds since boot (the clock of process start times), or `None` if it
+/// was written before boot (a file from an earlier boot).
+pub(crate) fn modified_since_boot(stat: &Stat) -> Option<u64> {
+    use rustix::time::{ClockId, clock_gettime};
+    let nanos = |secs: i64, nsecs: i64| secs as i128 * 1_000_000_000 + nsecs as i128;
+    let real = clock_gettime(ClockId::Realtime);
+    let boot = clock_gettime(ClockId::Boottime);
+    let boot_at = nanos(real.tv_sec, real.tv_nsec) - nanos(boot.tv_sec, boot.tv_nsec);
+    let modified = nanos(stat.st_mtime, stat.st_mtime_nsec as i64) - boot_at;
+    u64::try_from(modified).ok()
+}
+
+/// Counts the forks this process has gone through, so that a guard can tell, without a system call, whether it
+/// is still in the process that created it.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// This process's pid, valid while `PID_GENERATION` equals `FORK_GENERATION`.
+static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+static PID_GENERATION: AtomicU64 = AtomicU64::new(u64::MAX);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn count_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The number of forks between the start of the process and now, as seen by this process.
+pub(crate) fn fork_generation() -> u64 {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only increments an atomic, which is safe in a freshly forked child.
+        // pthread_atfork can only fail for lack of memory, and then the cached pid is simply never trusted across
+        // a fork that was not seen: `current_pid` below falls back to asking the kernel.
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+        if registered != 0 {
+            FORK_GENERATION.store(u64::MAX - 1, Ordering::SeqCst);
+        }
+    });
+    FORK_GENERATION.load(Ordering::SeqCst)
+}
+
+/// This process's pid, asking the kernel only once per fork.
+pub(crate) fn current_pid() -> u32 {
+    let generation = fork_generation();
+    if generation != u64::MAX - 1 && PID_GENERATION.load(Ordering::SeqCst) == generation {
+        return CACHED_PID.load(Ordering::SeqCst);
+    }
+    let pid = rustix::process::getpid().as_raw_pid() as u32;
+    CACHED_PID.store(pid, Ordering::SeqCst);
+    PID_GENERATION.store(generation, Ordering::SeqCst);
+    pid
+}
+
+/// Runs `hook` when the process exits normally (`exit`, or returning from `main`).
+pub(crate) fn at_exit(hook: extern "C" fn()) -> bool {
+    // SAFETY: `hook` is a plain function with no arguments, as atexit requires.
+    unsafe { libc::atexit(hook) == 0 }
+}
+
+/// Whether `signal` is set to be ignored (as a shell does for SIGINT in background jobs): such a process must go on
+/// ignoring it.
+pub(crate) fn signal_is_ignored(signal: i32) -> bool {
+    // SAFETY: reads the current disposition into a zeroed struct; a null new action changes nothing.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_flock_and_skips_waiters() {
+        let id = FileId {
+            dev: rustix::fs::makedev(8, 1),
+            ino: 5678,
+        };
+        let table = "1: POSIX  ADVISORY  WRITE 99 08:01:1234 0 EOF\n\
+                     2: FLOCK  ADVISORY  WRITE 4321 08:01:5678 0 EOF\n\
+                     2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
+        assert_eq!(find_lock(table, id), LockProbe::Locked { holder: Some(4321) });
+        let waiting_only = "2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
+        assert_eq!(find_lock(waiting_only, id), LockProbe::Unlocked);
+        assert_eq!(find_lock("", id), LockProbe::Unlocked);
+    }
+
+    #[test]
+    fn own_process_is_alive_with_a_start_time_before_now() {
+        let Liveness::Alive { started: Some(started) } = liveness(std::process::id()) else {
+            panic!("this process is not seen as alive with a start time");
+        };
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        assert!(started <= now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64);
+    }
+
+    #[test]
+    fn impossible_pids_are_dead() {
+        assert_eq!(liveness(0), Liveness::Dead);
+        assert_eq!(liveness(MAX_PID + 1), Liveness::Dead);
+        assert_eq!(liveness(u32::MAX), Liveness::Dead);
+    }
+
+    #[test]
+    fn cached_pid_is_the_real_pid() {
+        assert_eq!(current_pid(), std::process::id());
+        assert_eq!(current_pid(), std::process::id());
+    }
+}
