@@ -145,7 +145,9 @@ pub fn try_config() -> Result<&'static Config, Error> {
 /// # Ok::<(), pidfile::Error>(())
 /// ```
 pub fn set_config(config: Config) -> Result<(), Error> {
-    PROCESS_CONFIG.set(Ok(config)).map_err(|_| Error::ConfigAlreadySet)
+    PROCESS_CONFIG
+        .set(Ok(config))
+        .map_err(|_| Error::ConfigAlreadySet)
 }
 
 /// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
@@ -168,7 +170,9 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
         Some(path) => read_config_file(Path::new(&path))?,
         None => ConfigFile::default(),
     };
-    let file_pid_dir = file.pid_dir.or(file.canonical.and_then(|section| section.pid_dir));
+    let file_pid_dir = file
+        .pid_dir
+        .or(file.canonical.and_then(|section| section.pid_dir));
     let pid_dir = env("PIDFILE_DIR")
         .map(PathBuf::from)
         .or(file_pid_dir)
@@ -178,7 +182,10 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
         .or(file.instance_name)
         .or_else(|| env("LPCONFIG").map(|value| value.to_string_lossy().into_owned()))
         .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_owned());
-    Ok(Config { pid_dir, instance_name })
+    Ok(Config {
+        pid_dir,
+        instance_name,
+    })
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
@@ -187,7 +194,8 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
         line,
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|error| problem(None, format!("cannot read it: {error}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| problem(None, format!("cannot read it: {error}")))?;
     parse_config_file(&text).map_err(|(line, message)| problem(line, message))
 }
 
@@ -197,15 +205,27 @@ fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> 
         let line = error.span().map(|span| line_of(text, span.start));
         (line, error.message().trim().replace('\n', " "))
     })?;
-    if file.pid_dir.is_some() && file.canonical.as_ref().is_some_and(|section| section.pid_dir.is_some()) {
-        return Err((None, "pid_dir is given twice, at the top and under [canonical]".to_owned()));
+    if file.pid_dir.is_some()
+        && file
+            .canonical
+            .as_ref()
+            .is_some_and(|section| section.pid_dir.is_some())
+    {
+        return Err((
+            None,
+            "pid_dir is given twice, at the top and under [canonical]".to_owned(),
+        ));
     }
     Ok(file)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset].iter().filter(|&&byte| byte == b'\n').count() + 1
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&byte| byte == b'\n')
+        .count()
+        + 1
 }
 
 /// Checks a service or instance name: it becomes part of a file name, so it must be one.
@@ -245,35 +265,60 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve_from(vars: &[(&str, &str)]) -> Result<Config, ConfigFileProblem> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         resolve(|name| vars.get(name).map(Into::into))
     }
 
     #[test]
     fn defaults_are_var_tmp_and_default() {
-        assert_eq!(resolve_from(&[]).unwrap(), Config::new("/var/tmp", "default"));
+        assert_eq!(
+            resolve_from(&[]).unwrap(),
+            Config::new("/var/tmp", "default")
+        );
     }
 
     #[test]
     fn environment_overrides_defaults_and_lpconfig_names_the_instance() {
-        assert_eq!(resolve_from(&[("LPCONFIG", "lp")]).unwrap(), Config::new("/var/tmp", "lp"));
-        let config = resolve_from(&[("LPCONFIG", "lp"), ("PIDFILE_INSTANCE", "mine"), ("PIDFILE_DIR", "/run")]);
+        assert_eq!(
+            resolve_from(&[("LPCONFIG", "lp")]).unwrap(),
+            Config::new("/var/tmp", "lp")
+        );
+        let config = resolve_from(&[
+            ("LPCONFIG", "lp"),
+            ("PIDFILE_INSTANCE", "mine"),
+            ("PIDFILE_DIR", "/run"),
+        ]);
         assert_eq!(config.unwrap(), Config::new("/run", "mine"));
-        assert_eq!(resolve_from(&[("PIDFILE_INSTANCE", "")]).unwrap(), Config::new("/var/tmp", "default"));
+        assert_eq!(
+            resolve_from(&[("PIDFILE_INSTANCE", "")]).unwrap(),
+            Config::new("/var/tmp", "default")
+        );
     }
 
     #[test]
     fn config_file_gives_values_below_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pidfile.toml");
-        std::fs::write(&file, "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n",
+        )
+        .unwrap();
         let file = file.to_str().unwrap();
         assert_eq!(
             resolve_from(&[("PIDFILE_CONFIG", file), ("LPCONFIG", "lp")]).unwrap(),
             Config::new("/srv/pids", "filed")
         );
         assert_eq!(
-            resolve_from(&[("PIDFILE_CONFIG", file), ("PIDFILE_DIR", "/d"), ("PIDFILE_INSTANCE", "i")]).unwrap(),
+            resolve_from(&[
+                ("PIDFILE_CONFIG", file),
+                ("PIDFILE_DIR", "/d"),
+                ("PIDFILE_INSTANCE", "i")
+            ])
+            .unwrap(),
             Config::new("/d", "i")
         );
     }
@@ -298,7 +343,11 @@ mod tests {
     #[test]
     fn missing_config_file_is_an_error() {
         let problem = resolve_from(&[("PIDFILE_CONFIG", "/nonexistent/pidfile.toml")]).unwrap_err();
-        assert!(Error::from(problem).to_string().contains("/nonexistent/pidfile.toml"));
+        assert!(
+            Error::from(problem)
+                .to_string()
+                .contains("/nonexistent/pidfile.toml")
+        );
     }
 
     #[test]
@@ -309,7 +358,13 @@ mod tests {
     #[test]
     fn names_are_validated() {
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert!(matches!(validate_name("service", bad), Err(Error::InvalidName { .. })), "{bad:?}");
+            assert!(
+                matches!(
+                    validate_name("service", bad),
+                    Err(Error::InvalidName { .. })
+                ),
+                "{bad:?}"
+            );
         }
         for good in ["nuts", "a.b", "-", "...", "web-1"] {
             validate_name("service", good).unwrap();

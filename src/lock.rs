@@ -49,7 +49,8 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path).map_err(|error| Error::io("resolve the current directory for", path, error))
+    std::path::absolute(path)
+        .map_err(|error| Error::io("resolve the current directory for", path, error))
 }
 
 /// One pass of the protocol: `None` when the file changed under us and the pass must start again.
@@ -99,7 +100,9 @@ fn open_for_claim(path: &Path, mode: Mode) -> Result<(OwnedFd, bool), Error> {
         Err(error) => error,
     };
     match error {
-        Errno::NOENT => Err(read::missing(path).err().unwrap_or_else(|| Error::io("create", path, error))),
+        Errno::NOENT => Err(read::missing(path)
+            .err()
+            .unwrap_or_else(|| Error::io("create", path, error))),
         Errno::LOOP => Err(symlink_refused(path)),
         Errno::ISDIR => Err(Error::NotAPidFile {
             path: path.to_owned(),
@@ -107,11 +110,13 @@ fn open_for_claim(path: &Path, mode: Mode) -> Result<(OwnedFd, bool), Error> {
         }),
         // Someone else's file: it cannot be written (or, in a sticky directory with protected_regular, not even
         // opened for writing), but it can be locked read-only to be replaced safely.
-        Errno::ACCESS | Errno::PERM => match rustix::fs::openat(CWD, path, flags | OFlags::RDONLY, Mode::empty()) {
-            Ok(file) => Ok((file, false)),
-            Err(Errno::NOENT) => Err(Error::io("create", path, error)),
-            Err(_) => Err(Error::io("open", path, error)),
-        },
+        Errno::ACCESS | Errno::PERM => {
+            match rustix::fs::openat(CWD, path, flags | OFlags::RDONLY, Mode::empty()) {
+                Ok(file) => Ok((file, false)),
+                Err(Errno::NOENT) => Err(Error::io("create", path, error)),
+                Err(_) => Err(Error::io("open", path, error)),
+            }
+        }
         error => Err(Error::io("open", path, error)),
     }
 }
@@ -127,13 +132,20 @@ fn held_by_another(path: &Path, file: OwnedFd) -> Result<Error, Error> {
 }
 
 /// A file whose lock we now hold may still name a running process, if a tool that does not lock wrote it.
-fn refuse_if_unlocked_holder_runs(file: &OwnedFd, stat: &Stat, path: &Path, pid: u32) -> Result<(), Error> {
+fn refuse_if_unlocked_holder_runs(
+    file: &OwnedFd,
+    stat: &Stat,
+    path: &Path,
+    pid: u32,
+) -> Result<(), Error> {
     let content = read::read_content(file, path)?;
     match read::parse_pid(&content) {
-        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => Err(Error::AlreadyRunning {
-            path: path.to_owned(),
-            pid: Some(old),
-        }),
+        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => {
+            Err(Error::AlreadyRunning {
+                path: path.to_owned(),
+                pid: Some(old),
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -166,7 +178,8 @@ pub(crate) fn write_pid(file: &OwnedFd, stat: &Stat, path: &Path, pid: u32) -> R
         Err(error) => return Err(Error::io("write the pid to", path, error)),
     }
     if stat.st_size > len as i64 {
-        rustix::fs::ftruncate(file, len as u64).map_err(|error| Error::io("truncate", path, error))?;
+        rustix::fs::ftruncate(file, len as u64)
+            .map_err(|error| Error::io("truncate", path, error))?;
     }
     Ok(())
 }
@@ -198,7 +211,12 @@ mod tests {
     #[test]
     fn formats_pids_with_a_newline() {
         let mut out = [0u8; 16];
-        for (pid, text) in [(1, "1\n"), (72, "72\n"), (4_194_304, "4194304\n"), (u32::MAX, "4294967295\n")] {
+        for (pid, text) in [
+            (1, "1\n"),
+            (72, "72\n"),
+            (4_194_304, "4194304\n"),
+            (u32::MAX, "4294967295\n"),
+        ] {
             let len = format_pid(pid, &mut out);
             assert_eq!(&out[..len], text.as_bytes());
         }

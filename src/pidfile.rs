@@ -130,7 +130,11 @@ impl Builder {
             removed: false,
         };
         // On an error below, dropping the guard removes the file again.
-        guard.registration = Some(cleanup::register(&guard.claimed.path, guard.claimed.id, pid)?);
+        guard.registration = Some(cleanup::register(
+            &guard.claimed.path,
+            guard.claimed.id,
+            pid,
+        )?);
         if self.signal_handlers {
             cleanup::install_signal_handlers(&guard.claimed.path)?;
         }
@@ -177,10 +181,19 @@ impl PidFile {
             return Ok(());
         }
         let mut result = Ok(());
-        if self.fork_generation == sys::fork_generation() && sys::path_names(&self.c_path, self.claimed.id) {
-            result = rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
-                .or_else(|error| if error == rustix::io::Errno::NOENT { Ok(()) } else { Err(error) })
-                .map_err(|error| Error::io("remove", &self.claimed.path, error));
+        if self.fork_generation == sys::fork_generation()
+            && sys::path_names(&self.c_path, self.claimed.id)
+        {
+            result =
+                rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
+                    .or_else(|error| {
+                        if error == rustix::io::Errno::NOENT {
+                            Ok(())
+                        } else {
+                            Err(error)
+                        }
+                    })
+                    .map_err(|error| Error::io("remove", &self.claimed.path, error));
         }
         if let Some(registration) = self.registration.take() {
             cleanup::unregister(registration);

@@ -34,7 +34,9 @@ impl FileId {
 pub(crate) fn not_a_pidfile(stat: &Stat) -> Option<String> {
     let kind = FileType::from_raw_mode(stat.st_mode);
     let found = match kind {
-        FileType::RegularFile if stat.st_nlink > 1 => return Some(format!("a file with {} hard links", stat.st_nlink)),
+        FileType::RegularFile if stat.st_nlink > 1 => {
+            return Some(format!("a file with {} hard links", stat.st_nlink));
+        }
         FileType::RegularFile => return None,
         FileType::Directory => "a directory",
         FileType::Symlink => "a symbolic link",
@@ -132,9 +134,9 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
     let Some(raw) = Pid::from_raw(pid as i32) else {
         return Liveness::Dead;
     };
-    match rustix::process::test_kill_process(raw) {
-        Err(Errno::SRCH) => return Liveness::Dead,
-        Ok(()) | Err(_) => {}
+    // Any answer but "no such process" means it exists: EPERM is a live process of another user.
+    if let Err(Errno::SRCH) = rustix::process::test_kill_process(raw) {
+        return Liveness::Dead;
     }
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Liveness::Alive { started: None };
@@ -151,7 +153,9 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
     let started = fields
         .get(19)
         .and_then(|ticks| ticks.parse::<u64>().ok())
-        .map(|ticks| ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1));
+        .map(|ticks| {
+            ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1)
+        });
     Liveness::Alive { started }
 }
 
@@ -217,7 +221,8 @@ pub(crate) fn signal_is_ignored(signal: i32) -> bool {
     // SAFETY: reads the current disposition into a zeroed struct; a null new action changes nothing.
     unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }
 
@@ -234,7 +239,10 @@ mod tests {
         let table = "1: POSIX  ADVISORY  WRITE 99 08:01:1234 0 EOF\n\
                      2: FLOCK  ADVISORY  WRITE 4321 08:01:5678 0 EOF\n\
                      2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
-        assert_eq!(find_lock(table, id), LockProbe::Locked { holder: Some(4321) });
+        assert_eq!(
+            find_lock(table, id),
+            LockProbe::Locked { holder: Some(4321) }
+        );
         let waiting_only = "2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
         assert_eq!(find_lock(waiting_only, id), LockProbe::Unlocked);
         assert_eq!(find_lock("", id), LockProbe::Unlocked);
@@ -242,7 +250,10 @@ mod tests {
 
     #[test]
     fn own_process_is_alive_with_a_start_time_before_now() {
-        let Liveness::Alive { started: Some(started) } = liveness(std::process::id()) else {
+        let Liveness::Alive {
+            started: Some(started),
+        } = liveness(std::process::id())
+        else {
             panic!("this process is not seen as alive with a start time");
         };
         let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);

@@ -1,0 +1,205 @@
+//! A scriptable process that claims, reads and removes pidfiles, step by step as its arguments say, printing one
+//! line per step. The integration tests spawn it to play a service (or a rival of one) in a process of its own.
+//!
+//! ```text
+//! cargo run --example claimer -- make nuts ready sleep 30
+//! ```
+//!
+//! Steps:
+//!
+//! | step                         | does                                                                    |
+//! |------------------------------|-------------------------------------------------------------------------|
+//! | `path SERVICE`               | prints `pidfile_path(SERVICE)`                                          |
+//! | `make SERVICE`               | `make_pidfile(SERVICE)`: prints `won PID`, or `lost PID\|none` on `AlreadyRunning` and goes on; any other error prints `error MESSAGE` and exits 4 |
+//! | `acquire PATH`               | the same with `PidFile::acquire(PATH)`, keeping the guard until exit     |
+//! | `acquire-quiet PATH`         | the same without signal handlers                                        |
+//! | `release`                    | releases the guards kept by `acquire`                                   |
+//! | `check-content SERVICE`      | exits 1 if the pidfile holds our pid, 0 if not (the spec's first test)  |
+//! | `write-own-pid SERVICE`      | writes our pid to the pidfile by hand, without claiming it             |
+//! | `remove SERVICE`             | `remove_pidfile(SERVICE)`                                               |
+//! | `exists SERVICE`             | prints `exists` or `missing`                                            |
+//! | `get SERVICE`                | prints `get_pid(SERVICE)`                                               |
+//! | `signals`                    | prints the SIGINT and SIGTERM dispositions                              |
+//! | `ignore-sigint`              | sets SIGINT to be ignored                                               |
+//! | `ready`                      | prints `ready PID`                                                      |
+//! | `sleep SECONDS`              | sleeps                                                                  |
+//! | `wait-stdin`                 | waits until standard input is closed                                    |
+//! | `barrier PATH`               | waits for a shared lock on PATH: all waiters go at once when the test lets go of its exclusive lock |
+//! | `cd DIR`                     | changes the current directory                                           |
+//! | `fork-acquire PATH`          | forks a child that tries `PidFile::acquire(PATH)`, prints its result and exits normally; waits for it |
+//! | `fork-hold`                  | forks a child that keeps the inherited descriptors for 30 seconds; prints `child PID` |
+//! | `exit CODE`                  | `std::process::exit(CODE)`                                              |
+
+use std::io::{Read, Write};
+use std::process::exit;
+
+use pidfile::{Error, PidFile};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut steps = args.iter().map(String::as_str);
+    let mut guards: Vec<PidFile> = Vec::new();
+    while let Some(step) = steps.next() {
+        let mut arg = || {
+            steps
+                .next()
+                .unwrap_or_else(|| fail(&format!("step {step} needs an argument")))
+        };
+        match step {
+            "path" => say(&pidfile::pidfile_path(arg())
+                .unwrap_or_else(report)
+                .display()
+                .to_string()),
+            "make" => drop(claimed(pidfile::make_pidfile(arg()).map(|()| None::<()>))),
+            "acquire" => guards.extend(claimed(PidFile::acquire(arg()).map(Some))),
+            "acquire-quiet" => guards.extend(claimed(
+                PidFile::builder()
+                    .signal_handlers(false)
+                    .acquire(arg())
+                    .map(Some),
+            )),
+            "release" => guards
+                .drain(..)
+                .for_each(|guard| guard.release().unwrap_or_else(report)),
+            "check-content" => {
+                let content =
+                    std::fs::read_to_string(pidfile::pidfile_path(arg()).unwrap_or_else(report));
+                let ours =
+                    content.is_ok_and(|content| content.trim() == std::process::id().to_string());
+                exit(i32::from(ours));
+            }
+            "write-own-pid" => {
+                let path = pidfile::pidfile_path(arg()).unwrap_or_else(report);
+                std::fs::write(path, format!("{}\n", std::process::id()))
+                    .unwrap_or_else(|e| fail(&e.to_string()));
+            }
+            "remove" => pidfile::remove_pidfile(arg()).unwrap_or_else(report),
+            "exists" => say(
+                if pidfile::pidfile_path(arg()).unwrap_or_else(report).exists() {
+                    "exists"
+                } else {
+                    "missing"
+                },
+            ),
+            "get" => say(&format!(
+                "{:?}",
+                pidfile::get_pid(arg()).unwrap_or_else(report)
+            )),
+            "signals" => say(&signal_dispositions()),
+            "ignore-sigint" => {
+                // SAFETY: setting a signal to be ignored has no handler code to be unsafe about.
+                unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+            }
+            "ready" => say(&format!("ready {}", std::process::id())),
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs_f64(
+                arg().parse().unwrap_or(1.0),
+            )),
+            "wait-stdin" => {
+                let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            }
+            "barrier" => {
+                let file = std::fs::File::open(arg()).unwrap_or_else(|e| fail(&e.to_string()));
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)
+                    .unwrap_or_else(|e| fail(&e.to_string()));
+            }
+            "cd" => std::env::set_current_dir(arg()).unwrap_or_else(|e| fail(&e.to_string())),
+            "fork-acquire" => fork_acquire(arg()),
+            "fork-hold" => fork_hold(),
+            "exit" => exit(arg().parse().unwrap_or(0)),
+            other => fail(&format!("unknown step {other}")),
+        }
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fail(message: &str) -> ! {
+    say(&format!("error {message}"));
+    exit(4)
+}
+
+fn report<T>(error: Error) -> T {
+    fail(&error.to_string())
+}
+
+/// Prints the outcome of a claim: `won PID` on success, `lost PID|none` when the service runs.
+fn claimed<T>(result: Result<Option<T>, Error>) -> Option<T> {
+    match result {
+        Ok(guard) => {
+            say(&format!("won {}", std::process::id()));
+            guard
+        }
+        Err(Error::AlreadyRunning { pid, .. }) => {
+            say(&format!(
+                "lost {}",
+                pid.map_or("none".to_owned(), |pid| pid.to_string())
+            ));
+            None
+        }
+        Err(error) => report(error),
+    }
+}
+
+fn signal_dispositions() -> String {
+    let describe = |signal| {
+        // SAFETY: only reads the current disposition.
+        let action = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut action);
+            action
+        };
+        match action.sa_sigaction {
+            libc::SIG_DFL => "default".to_owned(),
+            libc::SIG_IGN => "ignore".to_owned(),
+            handler => format!("handler@{handler:x}/{:x}", action.sa_flags),
+        }
+    };
+    format!(
+        "SIGINT={} SIGTERM={}",
+        describe(libc::SIGINT),
+        describe(libc::SIGTERM)
+    )
+}
+
+fn fork_acquire(path: &str) {
+    // SAFETY: the child only claims a pidfile, prints and exits; this program runs no other threads.
+    match unsafe { libc::fork() } {
+        0 => {
+            match PidFile::acquire(path) {
+                Ok(guard) => {
+                    say("child won");
+                    std::mem::forget(guard);
+                }
+                Err(Error::AlreadyRunning { pid, .. }) => say(&format!(
+                    "child lost {}",
+                    pid.map_or("none".to_owned(), |pid| pid.to_string())
+                )),
+                Err(error) => say(&format!("child error {error}")),
+            }
+            exit(0)
+        }
+        -1 => fail("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child just forked.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+        }
+    }
+}
+
+fn fork_hold() {
+    // SAFETY: the child only sleeps and exits without running any cleanup; no other threads run.
+    match unsafe { libc::fork() } {
+        0 => {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            // SAFETY: ends the child at once, as a killed one would, without exit hooks.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => fail("fork failed"),
+        child => say(&format!("child {child}")),
+    }
+}

@@ -1,0 +1,122 @@
+//! What the integration tests share: the `claimer` helper process, and unique names.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The `claimer` example program, which cargo builds with the tests, next to the test binaries.
+pub fn claimer_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = profile_dir.join("examples").join("claimer");
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples (cargo test builds them)",
+        path.display()
+    );
+    path
+}
+
+/// A command running the claimer with a clean environment, in which only the given pidfile settings apply.
+pub fn claimer(env: &[(&str, &str)], steps: &[&str]) -> Command {
+    let mut command = Command::new(claimer_path());
+    command.env_clear().envs(env.iter().copied()).args(steps);
+    command
+}
+
+/// A name no other test, and no other run of this test, uses: for pidfiles in the spec's shared `/var/tmp`.
+pub fn unique_name(label: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "test{}x{}x{}-{label}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A running claimer, killed when dropped so that no test leaves a process behind.
+pub struct Running {
+    pub child: Child,
+    pub lines: BufReader<ChildStdout>,
+}
+
+impl Running {
+    /// Starts the claimer with piped standard input and output.
+    pub fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the claimer");
+        let lines = BufReader::new(child.stdout.take().unwrap());
+        Running { child, lines }
+    }
+
+    /// The next line the claimer prints, without its newline (empty at end of output).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.lines
+            .read_line(&mut line)
+            .expect("read the claimer's output");
+        line.trim_end().to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits for the process to end.
+    pub fn stop(&mut self, signal: i32) -> std::process::ExitStatus {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::from_named_raw(signal).unwrap(),
+        )
+        .expect("signal the claimer");
+        self.child.wait().expect("wait for the claimer")
+    }
+
+    /// Closes its standard input (ending a `wait-stdin` step) and waits for it to end.
+    pub fn finish(&mut self) -> std::process::ExitStatus {
+        drop(self.child.stdin.take());
+        self.child.wait().expect("wait for the claimer")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `condition` holds, for up to 10 seconds.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Removes a file in the spec's shared directory when the test ends, however it ends.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
