@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pidfile::{Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with};
+use pidfile::{
+    Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with,
+};
 
 fn config_in(dir: &Path) -> Config {
     Config::new(dir, "bad")
@@ -18,7 +20,9 @@ fn config_in(dir: &Path) -> Config {
 fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || sender.send(work()));
-    receiver.recv_timeout(Duration::from_secs(seconds)).expect("the call hung")
+    receiver
+        .recv_timeout(Duration::from_secs(seconds))
+        .expect("the call hung")
 }
 
 #[test]
@@ -43,18 +47,40 @@ fn corrupt_contents_are_refused_naming_the_file_and_left_alone() {
     for (name, content) in cases {
         std::fs::write(&path, &content).unwrap();
         let error = get_pid_with("svc", &config).unwrap_err();
-        let Error::Corrupt { path: reported, content: shown } = &error else {
+        let Error::Corrupt {
+            path: reported,
+            content: shown,
+        } = &error
+        else {
             panic!("{name}: expected Corrupt, got {error:?}");
         };
         assert_eq!(reported, &path, "{name}");
-        assert!(shown.len() <= 35, "{name}: the content shown should be cut short, got {} bytes", shown.len());
-        assert!(error.to_string().contains(path.to_str().unwrap()), "{name}: {error}");
+        assert!(
+            shown.len() <= 35,
+            "{name}: the content shown should be cut short, got {} bytes",
+            shown.len()
+        );
+        assert!(
+            error.to_string().contains(path.to_str().unwrap()),
+            "{name}: {error}"
+        );
         if !content.is_empty() {
-            assert!(matches!(status_with("svc", &config), Err(Error::Corrupt { .. })), "{name}");
+            assert!(
+                matches!(status_with("svc", &config), Err(Error::Corrupt { .. })),
+                "{name}"
+            );
         } else {
-            assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: None }, "{name}");
+            assert_eq!(
+                status_with("svc", &config).unwrap(),
+                Status::Stale { pid: None },
+                "{name}"
+            );
         }
-        assert_eq!(std::fs::read(&path).unwrap(), content, "{name}: the file was changed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            content,
+            "{name}: the file was changed"
+        );
     }
 }
 
@@ -63,10 +89,18 @@ fn corrupt_unlocked_file_is_stale_and_a_claim_takes_it_over() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
-    for content in [&b""[..], b"garbage that is rather longer than a pid\n", b"-1", b"\0\0\0"] {
+    for content in [
+        &b""[..],
+        b"garbage that is rather longer than a pid\n",
+        b"-1",
+        b"\0\0\0",
+    ] {
         std::fs::write(&path, content).unwrap();
         let guard = PidFile::acquire(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
         drop(guard);
     }
 }
@@ -87,16 +121,30 @@ fn symlink_at_the_path_is_not_followed_and_its_target_is_untouched() {
         pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
     ];
     for error in errors {
-        assert!(matches!(&error, Error::NotAPidFile { found, .. } if found == "a symbolic link"), "{error:?}");
-        assert!(error.to_string().contains(path.to_str().unwrap()), "{error}");
+        assert!(
+            matches!(&error, Error::NotAPidFile { found, .. } if found == "a symbolic link"),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains(path.to_str().unwrap()),
+            "{error}"
+        );
     }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious data\n");
-    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 
     // A dangling symlink is not followed to create a file either.
     let dangling = dir.path().join("bad-dangling.pid");
     std::os::unix::fs::symlink(dir.path().join("created-through-link"), &dangling).unwrap();
-    assert!(matches!(PidFile::acquire(&dangling), Err(Error::NotAPidFile { .. })));
+    assert!(matches!(
+        PidFile::acquire(&dangling),
+        Err(Error::NotAPidFile { .. })
+    ));
     assert!(!dir.path().join("created-through-link").exists());
 }
 
@@ -105,7 +153,12 @@ fn fifo_at_the_path_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
-    rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
     let results = within_seconds(10, move || {
         [
             make_pidfile_with("svc", &config).unwrap_err(),
@@ -115,9 +168,17 @@ fn fifo_at_the_path_is_refused_without_hanging() {
         ]
     });
     for error in results {
-        assert!(matches!(&error, Error::NotAPidFile { found, .. } if found == "a FIFO"), "{error:?}");
+        assert!(
+            matches!(&error, Error::NotAPidFile { found, .. } if found == "a FIFO"),
+            "{error:?}"
+        );
     }
-    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 }
 
 #[test]
@@ -133,7 +194,10 @@ fn directory_at_the_path_is_refused() {
         status_with("svc", &config).unwrap_err(),
         pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
     ] {
-        assert!(matches!(&error, Error::NotAPidFile { found, .. } if found == "a directory"), "{error:?}");
+        assert!(
+            matches!(&error, Error::NotAPidFile { found, .. } if found == "a directory"),
+            "{error:?}"
+        );
     }
     assert_eq!(std::fs::read_to_string(path.join("inside")).unwrap(), "x");
 }
@@ -171,8 +235,14 @@ fn missing_pid_dir_is_named_and_not_created() {
         status_with("svc", &config).unwrap_err(),
         pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
     ] {
-        assert!(matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing), "{error:?}");
-        assert!(error.to_string().contains(missing.to_str().unwrap()), "{error}");
+        assert!(
+            matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains(missing.to_str().unwrap()),
+            "{error}"
+        );
     }
     assert!(!missing.exists());
 }
@@ -189,13 +259,35 @@ fn invalid_names_are_refused_before_anything_is_touched() {
             status_with(bad, &good).unwrap_err(),
             pidfile::remove_pidfile_with(bad, &good).unwrap_err(),
         ] {
-            assert!(matches!(&error, Error::InvalidName { what: "service", .. }), "{bad:?}: {error:?}");
+            assert!(
+                matches!(
+                    &error,
+                    Error::InvalidName {
+                        what: "service",
+                        ..
+                    }
+                ),
+                "{bad:?}: {error:?}"
+            );
         }
         let bad_instance = Config::new(dir.path(), bad);
         let error = make_pidfile_with("svc", &bad_instance).unwrap_err();
-        assert!(matches!(&error, Error::InvalidName { what: "instance", .. }), "{bad:?}: {error:?}");
+        assert!(
+            matches!(
+                &error,
+                Error::InvalidName {
+                    what: "instance",
+                    ..
+                }
+            ),
+            "{bad:?}: {error:?}"
+        );
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing may be created");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing may be created"
+    );
 }
 
 #[test]
@@ -204,11 +296,26 @@ fn new_pidfile_is_readable_by_all_and_the_mode_can_be_chosen() {
     let default = PidFile::acquire(dir.path().join("default.pid")).unwrap();
     // Read, not set: setting the umask would race with the other tests of this process.
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).unwrap().trim();
+    let umask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .unwrap()
+        .trim();
     let umask = u32::from_str_radix(umask, 8).unwrap();
-    let mode = std::fs::metadata(default.path()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(default.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o644 & !umask);
-    let private = PidFile::builder().mode(0o600).acquire(dir.path().join("private.pid")).unwrap();
-    let mode = std::fs::metadata(private.path()).unwrap().permissions().mode() & 0o777;
+    let private = PidFile::builder()
+        .mode(0o600)
+        .acquire(dir.path().join("private.pid"))
+        .unwrap();
+    let mode = std::fs::metadata(private.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600 & !umask);
 }

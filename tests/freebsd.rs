@@ -12,7 +12,10 @@ fn uncontested_claim_writes_our_pid_and_removes_the_file_on_drop() {
     let guard = PidFile::acquire(&path).unwrap();
     assert_eq!(guard.path(), path);
     assert_eq!(guard.pid(), std::process::id());
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
     drop(guard);
     assert!(!path.exists());
 }
@@ -21,16 +24,25 @@ fn uncontested_claim_writes_our_pid_and_removes_the_file_on_drop() {
 fn self_second_claim_in_the_same_process_fails_and_reports_our_pid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("self.pid");
-    let guard = PidFile::builder().signal_handlers(false).acquire(&path).unwrap();
+    let guard = PidFile::builder()
+        .signal_handlers(false)
+        .acquire(&path)
+        .unwrap();
     match PidFile::acquire(&path) {
-        Err(Error::AlreadyRunning { pid, path: reported }) => {
+        Err(Error::AlreadyRunning {
+            pid,
+            path: reported,
+        }) => {
             assert_eq!(pid, Some(std::process::id()));
             assert_eq!(reported, path);
         }
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
     // The failed claim did not disturb the file.
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
     guard.release().unwrap();
     assert!(!path.exists());
 }
@@ -39,7 +51,10 @@ fn self_second_claim_in_the_same_process_fails_and_reports_our_pid() {
 fn contested_claim_reports_the_holding_childs_pid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("contested.pid");
-    let mut holder = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "wait-stdin"]));
+    let mut holder = Running::start(claimer(
+        &[],
+        &["acquire", path.to_str().unwrap(), "wait-stdin"],
+    ));
     assert_eq!(holder.line(), format!("won {}", holder.pid()));
     match PidFile::acquire(&path) {
         Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(holder.pid())),
@@ -59,13 +74,29 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
     // forks a child that just keeps the inherited descriptor.
     let mut holder = Running::start(claimer(
         &[],
-        &["acquire", path_arg, "fork-acquire", path_arg, "fork-hold", "wait-stdin"],
+        &[
+            "acquire",
+            path_arg,
+            "fork-acquire",
+            path_arg,
+            "fork-hold",
+            "wait-stdin",
+        ],
     ));
     let holder_pid = holder.pid();
     assert_eq!(holder.line(), format!("won {holder_pid}"));
     assert_eq!(holder.line(), format!("child lost {holder_pid}"));
-    let grandchild: i32 = holder.line().strip_prefix("child ").unwrap().parse().unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{holder_pid}\n"), "the child removed the file");
+    let grandchild: i32 = holder
+        .line()
+        .strip_prefix("child ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{holder_pid}\n"),
+        "the child removed the file"
+    );
 
     // Killed outright, the holder leaves its file; the child that inherited the lock keeps it held.
     holder.stop(9);
@@ -80,7 +111,9 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
             .map_or(true, |stat| stat.contains(") Z"))
     });
     // Now the file is stale and the next claim takes it over.
-    common::eventually("the stale file is taken over", || PidFile::acquire(&path).map(drop).is_ok());
+    common::eventually("the stale file is taken over", || {
+        PidFile::acquire(&path).map(drop).is_ok()
+    });
 }
 
 #[test]
@@ -89,15 +122,29 @@ fn relative_path_is_kept_relative_to_the_directory_of_the_claim() {
     let elsewhere = tempfile::tempdir().unwrap();
     let mut command = claimer(
         &[],
-        &["acquire", "relative.pid", "cd", elsewhere.path().to_str().unwrap(), "ready", "wait-stdin", "release"],
+        &[
+            "acquire",
+            "relative.pid",
+            "cd",
+            elsewhere.path().to_str().unwrap(),
+            "ready",
+            "wait-stdin",
+            "release",
+        ],
     );
     command.current_dir(dir.path());
     let mut holder = Running::start(command);
     assert_eq!(holder.line(), format!("won {}", holder.pid()));
     assert_eq!(holder.line(), format!("ready {}", holder.pid()));
     let path = dir.path().join("relative.pid");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", holder.pid()));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", holder.pid())
+    );
     assert!(holder.finish().success());
-    assert!(!path.exists(), "the file was not removed after the change of directory");
+    assert!(
+        !path.exists(),
+        "the file was not removed after the change of directory"
+    );
     assert!(!elsewhere.path().join("relative.pid").exists());
 }
