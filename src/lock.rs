@@ -95,29 +95,36 @@ fn attempt(path: &Path, mode: Mode, pid: u32) -> Result<Option<Claimed>, Error> 
 /// is opened read-only, which is enough to lock it before replacing it. Returns whether the file is writable.
 fn open_for_claim(path: &Path, mode: Mode) -> Result<(OwnedFd, bool), Error> {
     let flags = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let error = match rustix::fs::openat(CWD, path, flags | OFlags::RDWR | OFlags::CREATE, mode) {
-        Ok(file) => return Ok((file, true)),
-        Err(error) => error,
-    };
-    match error {
-        Errno::NOENT => Err(read::missing(path)
-            .err()
-            .unwrap_or_else(|| Error::io("create", path, error))),
-        Errno::LOOP => Err(symlink_refused(path)),
-        Errno::ISDIR => Err(Error::NotAPidFile {
-            path: path.to_owned(),
-            found: "a directory".to_owned(),
-        }),
-        // Someone else's file: it cannot be written (or, in a sticky directory with protected_regular, not even
-        // opened for writing), but it can be locked read-only to be replaced safely.
-        Errno::ACCESS | Errno::PERM => {
+    match rustix::fs::openat(CWD, path, flags | OFlags::RDWR | OFlags::CREATE, mode) {
+        Ok(file) => Ok((file, true)),
+        // Someone else's file cannot be written (in a sticky directory with protected_regular, not even opened
+        // for writing by root), but it can be locked read-only to be replaced safely. The same error comes for a
+        // symbolic link of another user's in a sticky directory (protected_symlinks): the read-only open, which
+        // does not create, tells which it is.
+        Err(denied @ (Errno::ACCESS | Errno::PERM)) => {
             match rustix::fs::openat(CWD, path, flags | OFlags::RDONLY, Mode::empty()) {
                 Ok(file) => Ok((file, false)),
-                Err(Errno::NOENT) => Err(Error::io("create", path, error)),
-                Err(_) => Err(Error::io("open", path, error)),
+                Err(Errno::NOENT) => Err(open_error(path, "create", denied)),
+                Err(error @ (Errno::LOOP | Errno::ISDIR)) => Err(open_error(path, "open", error)),
+                Err(_) => Err(open_error(path, "open", denied)),
             }
         }
-        error => Err(Error::io("open", path, error)),
+        Err(error) => Err(open_error(path, "open", error)),
+    }
+}
+
+/// Names what an error of `open` says stands at the path, when it says anything.
+fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
+    match error {
+        Errno::NOENT => read::missing(path)
+            .err()
+            .unwrap_or_else(|| Error::io("create", path, error)),
+        Errno::LOOP => symlink_refused(path),
+        Errno::ISDIR => Error::NotAPidFile {
+            path: path.to_owned(),
+            found: "a directory".to_owned(),
+        },
+        error => Error::io(operation, path, error),
     }
 }
 

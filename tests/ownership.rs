@@ -1,0 +1,136 @@
+//! Files of other users in a shared, sticky directory like the spec's `/var/tmp`. These tests run the claimer as
+//! the unprivileged user `nobody` (with `setpriv`), so they need root; without it they say so and do nothing.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::claimer_path;
+
+/// Runs the claimer as `nobody`, with the given steps; returns its output lines.
+fn as_nobody(steps: &[&str]) -> Vec<String> {
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(claimer_path())
+        .args(steps)
+        .env_clear()
+        .output()
+        .expect("run setpriv (util-linux)");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A world-writable directory with the sticky bit, as `/var/tmp` is.
+fn sticky_dir() -> Option<tempfile::TempDir> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to act as another user");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    Some(dir)
+}
+
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn stale_file_of_root_that_we_may_not_replace_is_an_error_naming_the_owner() {
+    let Some(dir) = sticky_dir() else { return };
+    let path = dir.path().join("root-owned.pid");
+    let content = format!("{}\n", dead_pid());
+    std::fs::write(&path, &content).unwrap();
+    let lines = as_nobody(&["acquire", arg(&path)]);
+    assert_eq!(
+        lines,
+        [format!(
+            "error PID file {} belongs to user 0, not to us, and cannot be replaced",
+            path.display()
+        )]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        content,
+        "root's file was changed"
+    );
+}
+
+#[test]
+fn root_owned_file_naming_a_live_process_is_believed_by_other_users() {
+    let Some(dir) = sticky_dir() else { return };
+    let path = dir.path().join("root-live.pid");
+    std::fs::write(&path, "1\n").unwrap();
+    assert_eq!(as_nobody(&["acquire", arg(&path)]), ["lost 1"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+}
+
+#[test]
+fn file_planted_by_another_user_does_not_block_root_forever() {
+    let Some(dir) = sticky_dir() else { return };
+    let path = dir.path().join("planted.pid");
+    // nobody plants a file naming pid 1, which lives, so that a naive reader would think the service runs.
+    let status = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            "echo 1 > \"$0\"; chmod 666 \"$0\"",
+        ])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+    let planted = std::fs::File::open(&path).unwrap();
+    let guard = pidfile::PidFile::acquire(&path).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+    let mut old = String::new();
+    std::io::Read::read_to_string(&mut &planted, &mut old).unwrap();
+    assert_eq!(old, "1\n", "the planted file was written into");
+    drop(guard);
+}
+
+#[test]
+fn symlink_planted_by_another_user_is_not_followed() {
+    let Some(dir) = sticky_dir() else { return };
+    let ours = dir.path().join("ours");
+    std::fs::write(&ours, "precious\n").unwrap();
+    let path = dir.path().join("link.pid");
+    // nobody plants the link in the shared directory.
+    let status = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "ln",
+            "-s",
+        ])
+        .args([&ours, &path])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let error = pidfile::PidFile::acquire(&path).unwrap_err();
+    assert!(
+        matches!(&error, pidfile::Error::NotAPidFile { found, .. } if found == "a symbolic link"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&ours).unwrap(), "precious\n");
+}

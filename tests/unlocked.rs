@@ -1,0 +1,209 @@
+//! Pidfiles written by tools that do not lock (the original module, `start-stop-daemon --make-pidfile`): the pid
+//! inside counts only while its process lives and started before the file was written, and only from a file owned
+//! by us or by root.
+
+mod common;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Child, Command};
+use std::time::{Duration, SystemTime};
+
+use pidfile::{Config, Error, PidFile, Status, pidfile_path_with, status_with};
+
+/// A live process that is not ours to claim: `sleep`, killed when dropped.
+struct Sleeper(Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        Sleeper(Command::new("sleep").arg("30").spawn().unwrap())
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn live_process_that_started_before_the_file_was_written_is_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "old");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    let service = Sleeper::start();
+    std::thread::sleep(Duration::from_millis(30));
+    std::fs::write(&path, format!("{}\n", service.pid())).unwrap();
+
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Running {
+            pid: Some(service.pid()),
+            locked: false
+        }
+    );
+    match PidFile::acquire(&path) {
+        Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(service.pid())),
+        other => panic!("expected AlreadyRunning, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", service.pid()),
+        "the file was touched"
+    );
+}
+
+#[test]
+fn pid_reused_by_a_process_started_after_the_file_was_written_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "reused");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    let unrelated = Sleeper::start();
+    std::fs::write(&path, format!("{}\n", unrelated.pid())).unwrap();
+    // As if the file had been written an hour ago, by a process long gone whose pid `sleep` now has.
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Stale {
+            pid: Some(unrelated.pid())
+        }
+    );
+    let guard = PidFile::acquire(&path).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+    drop(guard);
+    assert!(
+        common::process_lives(unrelated.pid()),
+        "the unrelated process must be left alone"
+    );
+}
+
+#[test]
+fn dead_pid_and_our_own_pid_are_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "dead");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    for pid in [gone_pid, std::process::id()] {
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        assert_eq!(
+            status_with("svc", &config).unwrap(),
+            Status::Stale { pid: Some(pid) }
+        );
+        let guard = PidFile::builder()
+            .signal_handlers(false)
+            .acquire(&path)
+            .unwrap();
+        drop(guard);
+    }
+}
+
+#[test]
+fn original_modules_file_format_is_read_and_honoured() {
+    // The original module writes `PID\n` without locking, from a process that keeps running.
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "python");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    let script = format!(
+        "import os, sys, time\nopen({:?}, 'w').write('%d\\n' % os.getpid())\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\ntime.sleep(30)\n",
+        path.to_str().unwrap()
+    );
+    let mut python = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed to write a pidfile as the original module does");
+    let mut ready = [0u8; 6];
+    python
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut ready)
+        .unwrap();
+    let pid = python.id();
+    assert_eq!(pidfile::get_pid_with("svc", &config).unwrap(), Some(pid));
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Running {
+            pid: Some(pid),
+            locked: false
+        }
+    );
+    assert!(matches!(
+        pidfile::make_pidfile_with("svc", &config),
+        Err(Error::AlreadyRunning { pid: Some(found), .. }) if found == pid
+    ));
+    python.kill().unwrap();
+    python.wait().unwrap();
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Stale { pid: Some(pid) }
+    );
+    PidFile::acquire(&path).unwrap().release().unwrap();
+}
+
+#[test]
+fn file_of_another_user_naming_a_live_pid_is_not_believed_and_is_replaced_not_written_into() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to give a file to another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "planted");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    std::fs::write(&path, "1\n").unwrap();
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let planted = File::open(&path).unwrap();
+
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Stale { pid: Some(1) }
+    );
+    let guard = PidFile::acquire(&path).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().uid(),
+        0,
+        "the claim should create a file of its own"
+    );
+    let mut old = String::new();
+    (&planted).read_to_string(&mut old).unwrap();
+    assert_eq!(old, "1\n", "the planted file was written into");
+    drop(guard);
+}
+
+#[test]
+fn root_owned_file_naming_a_live_pid_is_believed() {
+    // pid 1 started at boot, before any file of this test: written by root (or by us), the file says it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "init");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    std::fs::write(&path, "1\n").unwrap();
+    assert_eq!(
+        status_with("svc", &config).unwrap(),
+        Status::Running {
+            pid: Some(1),
+            locked: false
+        }
+    );
+    assert!(matches!(
+        PidFile::acquire(&path),
+        Err(Error::AlreadyRunning { pid: Some(1), .. })
+    ));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+}
