@@ -27,6 +27,7 @@
 //! | `barrier PATH`               | waits for a shared lock on PATH: all waiters go at once when the test lets go of its exclusive lock |
 //! | `cd DIR`                     | changes the current directory                                           |
 //! | `fork-acquire PATH`          | forks a child that tries `PidFile::acquire(PATH)`, prints its result and exits normally; waits for it |
+//! | `fork-drop`                  | forks a child that drops the guards kept by `acquire` and exits normally; waits for it |
 //! | `fork-hold`                  | forks a child that keeps the inherited descriptors for 30 seconds; prints `child PID` |
 //! | `exit CODE`                  | `std::process::exit(CODE)`                                              |
 
@@ -104,6 +105,7 @@ fn main() {
             }
             "cd" => std::env::set_current_dir(arg()).unwrap_or_else(|e| fail(&e.to_string())),
             "fork-acquire" => fork_acquire(arg()),
+            "fork-drop" => fork_drop(&mut guards),
             "fork-hold" => fork_hold(),
             "exit" => exit(arg().parse().unwrap_or(0)),
             other => fail(&format!("unknown step {other}")),
@@ -180,6 +182,22 @@ fn fork_acquire(path: &str) {
                 )),
                 Err(error) => say(&format!("child error {error}")),
             }
+            exit(0)
+        }
+        -1 => fail("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child just forked.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+        }
+    }
+}
+
+fn fork_drop(guards: &mut Vec<PidFile>) {
+    // SAFETY: the child only drops guards and exits; this program runs no other threads.
+    match unsafe { libc::fork() } {
+        0 => {
+            guards.clear();
             exit(0)
         }
         -1 => fail("fork failed"),

@@ -113,7 +113,17 @@ impl From<ConfigFileProblem> for Error {
     }
 }
 
-/// The process-wide configuration, resolved on first use (see the [module documentation](self) for the order).
+/// The process-wide configuration, resolved on first use.
+///
+/// Each value comes from the first of these that gives it:
+///
+/// - `pid_dir`: [`set_config`]; the environment variable `PIDFILE_DIR`; `pid_dir` (or `pid_dir` under
+///   `[canonical]`, the original module's layout) in the TOML file named by `PIDFILE_CONFIG`; `/var/tmp`.
+/// - `instance_name`: [`set_config`]; `PIDFILE_INSTANCE`; `instance_name` in that file; `LPCONFIG` (so that
+///   services share pidfiles with deployments of the original module); `default`.
+///
+/// An empty environment variable counts as unset. Other keys in the file are ignored, so it can be an
+/// application's own configuration file.
 ///
 /// # Panics
 ///

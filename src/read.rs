@@ -19,9 +19,10 @@ pub(crate) const MAX_CONTENT: usize = 64;
 
 /// How long a reader waits for a process that holds the lock to write its pid.
 const HOLDER_WRITE_WAIT: Duration = Duration::from_secs(1);
-/// How long a reader waits for the pid in a locked file to become the lock holder's (a claim taking over a stale
-/// file has locked it but not yet replaced the old pid). After this, the pid in the file is believed: a
-/// supervisor may hold the lock on behalf of the child whose pid it wrote.
+/// How long a reader waits for the pid in a locked file to become the lock holder's, or a child of the lock
+/// holder's (a supervisor holds the lock on behalf of the child whose pid it wrote): a claim taking over a stale
+/// file has locked it but not yet replaced the old pid. After this, the pid in the file is believed (the holder's
+/// pid in the kernel's table can be that of a parent that passed the lock on and exited).
 const HOLDER_MATCH_WAIT: Duration = Duration::from_millis(200);
 /// How long a reader waits on an empty, unlocked file for a starting process to lock and write it.
 const STARTER_WAIT: Duration = Duration::from_millis(100);
@@ -163,7 +164,8 @@ pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path) -> Result<Observ
         let settled = match lock {
             LockProbe::Locked { holder } => match pid {
                 Some(pid) => {
-                    holder.is_none_or(|holder| holder == pid) || waited >= HOLDER_MATCH_WAIT
+                    holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder))
+                        || waited >= HOLDER_MATCH_WAIT
                 }
                 None => waited >= HOLDER_WRITE_WAIT,
             },

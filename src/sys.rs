@@ -116,6 +116,14 @@ fn find_lock(table: &str, id: FileId) -> LockProbe {
     LockProbe::Unlocked
 }
 
+/// The parent of process `pid`, from `/proc/PID/stat`.
+pub(crate) fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name come field 3 (state) and field 4 (ppid).
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Whether a process lives, and when it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Liveness {
@@ -258,6 +266,14 @@ mod tests {
         };
         let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         assert!(started <= now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64);
+    }
+
+    #[test]
+    fn parent_of_this_process_is_known() {
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(rustix::process::getppid().unwrap().as_raw_pid() as u32)
+        );
     }
 
     #[test]

@@ -70,8 +70,8 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inherited.pid");
     let path_arg = path.to_str().unwrap();
-    // The holder forks a child that tries to claim the same file and exits normally (running exit hooks), then
-    // forks a child that just keeps the inherited descriptor.
+    // The holder forks a child that tries to claim the same file and exits normally (running exit hooks), then a
+    // child that drops its copies of the guards and exits, then a child that just keeps the inherited descriptor.
     let mut holder = Running::start(claimer(
         &[],
         &[

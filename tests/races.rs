@@ -123,3 +123,77 @@ fn many_processes_finding_the_same_stale_file_have_exactly_one_winner() {
         check_round(round, &path, claimers, lines);
     }
 }
+
+#[test]
+fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_pid() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = pidfile::Config::new(dir.path(), "busy");
+    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The pid of the process currently between its start and its exit (0 when none), in the low 32 bits, and in
+    // the high bits a count of changes, so that a check can tell whether the service changed while it looked.
+    let current = Arc::new(AtomicU64::new(0));
+    let set_current = |current: &AtomicU64, pid: u32| {
+        let changes = (current.load(Ordering::SeqCst) >> 32) + 1;
+        current.store(changes << 32 | u64::from(pid), Ordering::SeqCst);
+    };
+    let checkers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, current, config) = (Arc::clone(&stop), Arc::clone(&current), config.clone());
+            std::thread::spawn(move || {
+                let mut conclusive = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let before = current.load(Ordering::SeqCst);
+                    let status = pidfile::status_with("svc", &config).unwrap();
+                    let pid = pidfile::get_pid_with("svc", &config).unwrap();
+                    if current.load(Ordering::SeqCst) != before {
+                        continue; // the service changed while we looked: either answer could be right
+                    }
+                    let expected = before as u32;
+                    for seen in [running_pid(status), pid].into_iter().flatten() {
+                        assert!(
+                            expected == 0 || seen == expected,
+                            "a check saw {seen} while {expected} ran"
+                        );
+                    }
+                    conclusive += 1;
+                }
+                conclusive
+            })
+        })
+        .collect();
+    for start in 0..300 {
+        let mut service = Running::start(claimer(
+            &[],
+            &["acquire", path.to_str().unwrap(), "wait-stdin"],
+        ));
+        let pid = service.pid();
+        set_current(&current, pid);
+        assert_eq!(
+            service.line(),
+            format!("won {pid}"),
+            "start {start} failed while checks ran"
+        );
+        assert!(service.finish().success());
+        set_current(&current, 0);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let conclusive: u64 = checkers
+        .into_iter()
+        .map(|checker| checker.join().unwrap())
+        .sum();
+    assert!(
+        conclusive > 40,
+        "too few checks ran alongside the starts ({conclusive})"
+    );
+}
+
+fn running_pid(status: pidfile::Status) -> Option<u32> {
+    match status {
+        pidfile::Status::Running { pid, .. } => pid,
+        _ => None,
+    }
+}
