@@ -67,6 +67,30 @@ impl Config {
             instance_name: instance_name.into(),
         }
     }
+
+    /// Resolves a configuration now, from the environment, as [`config()`] does on first use, but reading the
+    /// configuration file `config_file` instead of the one named by `PIDFILE_CONFIG` when it is given. It does not
+    /// touch the process-wide configuration: a command-line tool uses it to apply its own options on top.
+    pub fn resolve(config_file: Option<&Path>) -> Result<Config, Error> {
+        let file = config_file.map(|path| path.as_os_str().to_owned());
+        resolve(|name| match (name, &file) {
+            ("PIDFILE_CONFIG", Some(file)) => Some(file.clone()),
+            _ => std::env::var_os(name),
+        })
+        .map_err(Error::from)
+    }
+
+    /// The same configuration with another directory.
+    pub fn with_pid_dir(mut self, pid_dir: impl Into<PathBuf>) -> Config {
+        self.pid_dir = pid_dir.into();
+        self
+    }
+
+    /// The same configuration with another instance name.
+    pub fn with_instance_name(mut self, instance_name: impl Into<String>) -> Config {
+        self.instance_name = instance_name.into();
+        self
+    }
 }
 
 impl PidConfig for Config {

@@ -164,9 +164,29 @@ impl PidFile {
         &self.claimed.path
     }
 
-    /// The pid written in the file: this process's pid at the time of the claim.
+    /// The pid written in the file: this process's pid at the time of the claim, or the one given to
+    /// [`write_pid`](PidFile::write_pid) since.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Writes another pid into the file, which stays locked by this process: for a supervisor that holds the
+    /// pidfile on behalf of the child it started, so that the file names the process that does the work.
+    ///
+    /// Readers accept a pid that is the lock holder's or a child of it at once; see [`crate::Status`].
+    pub fn write_pid(&mut self, pid: u32) -> Result<(), Error> {
+        if pid == 0 || pid > sys::MAX_PID {
+            return Err(Error::InvalidName {
+                what: "pid",
+                name: pid.to_string(),
+                reason: "it is not a process id",
+            });
+        }
+        let stat = rustix::fs::fstat(&self.claimed.file)
+            .map_err(|error| Error::io("inspect", self.path(), error))?;
+        lock::write_pid(&self.claimed.file, &stat, &self.claimed.path, pid)?;
+        self.pid = pid;
+        Ok(())
     }
 
     /// Removes the pidfile now and releases its lock, reporting what dropping the guard would silently ignore.

@@ -148,3 +148,41 @@ fn relative_path_is_kept_relative_to_the_directory_of_the_claim() {
     );
     assert!(!elsewhere.path().join("relative.pid").exists());
 }
+
+#[test]
+fn supervisor_can_write_its_childs_pid_and_readers_believe_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pidfile::Config::new(dir.path(), "sup");
+    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let mut guard = PidFile::builder()
+        .signal_handlers(false)
+        .acquire(&path)
+        .unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    guard.write_pid(child.id()).unwrap();
+    assert_eq!(guard.pid(), child.id());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", child.id())
+    );
+    let status = pidfile::status_with("svc", &config).unwrap();
+    assert_eq!(
+        status,
+        pidfile::Status::Running {
+            pid: Some(child.id()),
+            locked: true
+        }
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(150),
+        "the reader waited for nothing"
+    );
+    assert!(matches!(guard.write_pid(0), Err(Error::InvalidName { .. })));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    guard.release().unwrap();
+    assert!(!path.exists());
+}
