@@ -54,47 +54,34 @@ fn main() {
             "make" => drop(claimed(pidfile::make_pidfile(arg()).map(|()| None::<()>))),
             "acquire" => guards.extend(claimed(PidFile::acquire(arg()).map(Some))),
             "acquire-quiet" => guards.extend(claimed(
-                PidFile::builder()
-                    .signal_handlers(false)
-                    .acquire(arg())
-                    .map(Some),
+                PidFile::builder().signal_handlers(false).acquire(arg()).map(Some),
             )),
             "release" => guards
                 .drain(..)
                 .for_each(|guard| guard.release().unwrap_or_else(report)),
             "check-content" => {
-                let content =
-                    std::fs::read_to_string(pidfile::pidfile_path(arg()).unwrap_or_else(report));
-                let ours =
-                    content.is_ok_and(|content| content.trim() == std::process::id().to_string());
+                let content = std::fs::read_to_string(pidfile::pidfile_path(arg()).unwrap_or_else(report));
+                let ours = content.is_ok_and(|content| content.trim() == std::process::id().to_string());
                 exit(i32::from(ours));
             }
             "write-own-pid" => {
                 let path = pidfile::pidfile_path(arg()).unwrap_or_else(report);
-                std::fs::write(path, format!("{}\n", std::process::id()))
-                    .unwrap_or_else(|e| fail(&e.to_string()));
+                std::fs::write(path, format!("{}\n", std::process::id())).unwrap_or_else(|e| fail(&e.to_string()));
             }
             "remove" => pidfile::remove_pidfile(arg()).unwrap_or_else(report),
-            "exists" => say(
-                if pidfile::pidfile_path(arg()).unwrap_or_else(report).exists() {
-                    "exists"
-                } else {
-                    "missing"
-                },
-            ),
-            "get" => say(&format!(
-                "{:?}",
-                pidfile::get_pid(arg()).unwrap_or_else(report)
-            )),
+            "exists" => say(if pidfile::pidfile_path(arg()).unwrap_or_else(report).exists() {
+                "exists"
+            } else {
+                "missing"
+            }),
+            "get" => say(&format!("{:?}", pidfile::get_pid(arg()).unwrap_or_else(report))),
             "signals" => say(&signal_dispositions()),
             "ignore-sigint" => {
                 // SAFETY: setting a signal to be ignored has no handler code to be unsafe about.
                 unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
             }
             "ready" => say(&format!("ready {}", std::process::id())),
-            "sleep" => std::thread::sleep(std::time::Duration::from_secs_f64(
-                arg().parse().unwrap_or(1.0),
-            )),
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs_f64(arg().parse().unwrap_or(1.0))),
             "wait-stdin" => {
                 let _ = std::io::stdin().read_to_end(&mut Vec::new());
             }
@@ -160,11 +147,7 @@ fn signal_dispositions() -> String {
             handler => format!("handler@{handler:x}/{:x}", action.sa_flags),
         }
     };
-    format!(
-        "SIGINT={} SIGTERM={}",
-        describe(libc::SIGINT),
-        describe(libc::SIGTERM)
-    )
+    format!("SIGINT={} SIGTERM={}", describe(libc::SIGINT), describe(libc::SIGTERM))
 }
 
 fn fork_acquire(path: &str) {

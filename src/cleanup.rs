@@ -76,12 +76,7 @@ pub(crate) fn register(path: &Path, id: FileId, owner: u32) -> Result<Registrati
 /// process is then ending, and has removed (or is removing) the file itself.
 pub(crate) fn unregister(registration: Registration) -> bool {
     let entry = registration.entry as *mut Entry;
-    match TABLE[registration.slot].compare_exchange(
-        entry,
-        ptr::null_mut(),
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    ) {
+    match TABLE[registration.slot].compare_exchange(entry, ptr::null_mut(), Ordering::SeqCst, Ordering::SeqCst) {
         Ok(_) => {
             // SAFETY: the slot held our entry and is now empty, so no one else can reach it.
             drop(unsafe { Box::from_raw(entry) });
@@ -126,9 +121,7 @@ pub(crate) const SIGNALS: [i32; 2] = [signal_hook::consts::SIGINT, signal_hook::
 /// shell starts background jobs ignoring SIGINT) stays ignored.
 pub(crate) fn install_signal_handlers(path: &Path) -> Result<(), Error> {
     static INSTALLED: Mutex<bool> = Mutex::new(false);
-    let mut installed = INSTALLED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut installed = INSTALLED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if *installed {
         return Ok(());
     }
@@ -145,13 +138,7 @@ pub(crate) fn install_signal_handlers(path: &Path) -> Result<(), Error> {
                 let _ = signal_hook::low_level::emulate_default_handler(signal);
             })
         };
-        registered.map_err(|error| {
-            Error::io(
-                "install the SIGINT/SIGTERM handlers that remove",
-                path,
-                error,
-            )
-        })?;
+        registered.map_err(|error| Error::io("install the SIGINT/SIGTERM handlers that remove", path, error))?;
     }
     *installed = true;
     Ok(())

@@ -179,9 +179,7 @@ pub fn try_config() -> Result<&'static Config, Error> {
 /// # Ok::<(), pidfile::Error>(())
 /// ```
 pub fn set_config(config: Config) -> Result<(), Error> {
-    PROCESS_CONFIG
-        .set(Ok(config))
-        .map_err(|_| Error::ConfigAlreadySet)
+    PROCESS_CONFIG.set(Ok(config)).map_err(|_| Error::ConfigAlreadySet)
 }
 
 /// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
@@ -204,9 +202,7 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
         Some(path) => read_config_file(Path::new(&path))?,
         None => ConfigFile::default(),
     };
-    let file_pid_dir = file
-        .pid_dir
-        .or(file.canonical.and_then(|section| section.pid_dir));
+    let file_pid_dir = file.pid_dir.or(file.canonical.and_then(|section| section.pid_dir));
     let pid_dir = env("PIDFILE_DIR")
         .map(PathBuf::from)
         .or(file_pid_dir)
@@ -216,10 +212,7 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
         .or(file.instance_name)
         .or_else(|| env("LPCONFIG").map(|value| value.to_string_lossy().into_owned()))
         .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_owned());
-    Ok(Config {
-        pid_dir,
-        instance_name,
-    })
+    Ok(Config { pid_dir, instance_name })
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
@@ -228,8 +221,7 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
         line,
         message,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| problem(None, format!("cannot read it: {error}")))?;
+    let text = std::fs::read_to_string(path).map_err(|error| problem(None, format!("cannot read it: {error}")))?;
     parse_config_file(&text).map_err(|(line, message)| problem(line, message))
 }
 
@@ -239,12 +231,7 @@ fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> 
         let line = error.span().map(|span| line_of(text, span.start));
         (line, error.message().trim().replace('\n', " "))
     })?;
-    if file.pid_dir.is_some()
-        && file
-            .canonical
-            .as_ref()
-            .is_some_and(|section| section.pid_dir.is_some())
-    {
+    if file.pid_dir.is_some() && file.canonical.as_ref().is_some_and(|section| section.pid_dir.is_some()) {
         return Err((
             None,
             "pid_dir is given twice, at the top and under [canonical]".to_owned(),
@@ -255,11 +242,7 @@ fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> 
 
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&byte| byte == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset].iter().filter(|&&byte| byte == b'\n').count() + 1
 }
 
 /// Checks a service or instance name: it becomes part of a file name, so it must be one.
@@ -299,19 +282,13 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve_from(vars: &[(&str, &str)]) -> Result<Config, ConfigFileProblem> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         resolve(|name| vars.get(name).map(Into::into))
     }
 
     #[test]
     fn defaults_are_var_tmp_and_default() {
-        assert_eq!(
-            resolve_from(&[]).unwrap(),
-            Config::new("/var/tmp", "default")
-        );
+        assert_eq!(resolve_from(&[]).unwrap(), Config::new("/var/tmp", "default"));
     }
 
     #[test]
@@ -377,11 +354,7 @@ mod tests {
     #[test]
     fn missing_config_file_is_an_error() {
         let problem = resolve_from(&[("PIDFILE_CONFIG", "/nonexistent/pidfile.toml")]).unwrap_err();
-        assert!(
-            Error::from(problem)
-                .to_string()
-                .contains("/nonexistent/pidfile.toml")
-        );
+        assert!(Error::from(problem).to_string().contains("/nonexistent/pidfile.toml"));
     }
 
     #[test]
@@ -393,10 +366,7 @@ mod tests {
     fn names_are_validated() {
         for bad in ["", ".", "..", "a/b", "a\0b"] {
             assert!(
-                matches!(
-                    validate_name("service", bad),
-                    Err(Error::InvalidName { .. })
-                ),
+                matches!(validate_name("service", bad), Err(Error::InvalidName { .. })),
                 "{bad:?}"
             );
         }

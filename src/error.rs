@@ -108,9 +108,7 @@ pub enum Error {
     },
 
     /// `set_config` was called after the process-wide configuration was already in use or set.
-    #[error(
-        "the process-wide pidfile configuration is already set; set_config must come before any use"
-    )]
+    #[error("the process-wide pidfile configuration is already set; set_config must come before any use")]
     ConfigAlreadySet,
 
     /// A system call failed on a path.
@@ -127,11 +125,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(
-        operation: &'static str,
-        path: impl Into<PathBuf>,
-        source: impl Into<io::Error>,
-    ) -> Error {
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: impl Into<io::Error>) -> Error {
         Error::Io {
             operation,
             path: path.into(),
@@ -145,6 +139,5 @@ fn pid_suffix(pid: Option<u32>) -> String {
 }
 
 fn line_suffix(line: Option<usize>) -> String {
-    line.map(|line| format!(", line {line}"))
-        .unwrap_or_default()
+    line.map(|line| format!(", line {line}")).unwrap_or_default()
 }

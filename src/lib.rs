@@ -139,8 +139,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub use crate::config::{
-    Config, DEFAULT_INSTANCE_NAME, DEFAULT_PID_DIR, PidConfig, config, pidfile_path_with,
-    set_config, try_config,
+    Config, DEFAULT_INSTANCE_NAME, DEFAULT_PID_DIR, PidConfig, config, pidfile_path_with, set_config, try_config,
 };
 pub use crate::error::Error;
 pub use crate::pidfile::{Builder, PidFile};
@@ -150,9 +149,7 @@ pub use crate::read::{Status, parse_pid};
 static CLAIMED: Mutex<Vec<PidFile>> = Mutex::new(Vec::new());
 
 fn claimed() -> std::sync::MutexGuard<'static, Vec<PidFile>> {
-    CLAIMED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    CLAIMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The pidfile path of `service` under the process-wide configuration: `{pid_dir}/{instance_name}-{service}.pid`.
@@ -243,10 +240,7 @@ pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(),
     let seen = read::observe(&file, stat, &path)?;
     if let sys::LockProbe::Locked { holder } = seen.lock {
         if holder != Some(sys::current_pid()) {
-            return Err(Error::InUse {
-                path,
-                pid: seen.pid,
-            });
+            return Err(Error::InUse { path, pid: seen.pid });
         }
     }
     unlink_if_same(&path, &seen.stat)

@@ -49,8 +49,7 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path)
-        .map_err(|error| Error::io("resolve the current directory for", path, error))
+    std::path::absolute(path).map_err(|error| Error::io("resolve the current directory for", path, error))
 }
 
 /// One pass of the protocol: `None` when the file changed under us and the pass must start again.
@@ -139,20 +138,13 @@ fn held_by_another(path: &Path, file: OwnedFd) -> Result<Error, Error> {
 }
 
 /// A file whose lock we now hold may still name a running process, if a tool that does not lock wrote it.
-fn refuse_if_unlocked_holder_runs(
-    file: &OwnedFd,
-    stat: &Stat,
-    path: &Path,
-    pid: u32,
-) -> Result<(), Error> {
+fn refuse_if_unlocked_holder_runs(file: &OwnedFd, stat: &Stat, path: &Path, pid: u32) -> Result<(), Error> {
     let content = read::read_content(file, path)?;
     match read::parse_pid(&content) {
-        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => {
-            Err(Error::AlreadyRunning {
-                path: path.to_owned(),
-                pid: Some(old),
-            })
-        }
+        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => Err(Error::AlreadyRunning {
+            path: path.to_owned(),
+            pid: Some(old),
+        }),
         _ => Ok(()),
     }
 }
@@ -185,8 +177,7 @@ pub(crate) fn write_pid(file: &OwnedFd, stat: &Stat, path: &Path, pid: u32) -> R
         Err(error) => return Err(Error::io("write the pid to", path, error)),
     }
     if stat.st_size > len as i64 {
-        rustix::fs::ftruncate(file, len as u64)
-            .map_err(|error| Error::io("truncate", path, error))?;
+        rustix::fs::ftruncate(file, len as u64).map_err(|error| Error::io("truncate", path, error))?;
     }
     Ok(())
 }

@@ -130,11 +130,7 @@ impl Builder {
             removed: false,
         };
         // On an error below, dropping the guard removes the file again.
-        guard.registration = Some(cleanup::register(
-            &guard.claimed.path,
-            guard.claimed.id,
-            pid,
-        )?);
+        guard.registration = Some(cleanup::register(&guard.claimed.path, guard.claimed.id, pid)?);
         if self.signal_handlers {
             cleanup::install_signal_handlers(&guard.claimed.path)?;
         }
@@ -182,8 +178,7 @@ impl PidFile {
                 reason: "it is not a process id",
             });
         }
-        let stat = rustix::fs::fstat(&self.claimed.file)
-            .map_err(|error| Error::io("inspect", self.path(), error))?;
+        let stat = rustix::fs::fstat(&self.claimed.file).map_err(|error| Error::io("inspect", self.path(), error))?;
         lock::write_pid(&self.claimed.file, &stat, &self.claimed.path, pid)?;
         self.pid = pid;
         Ok(())
@@ -201,19 +196,16 @@ impl PidFile {
             return Ok(());
         }
         let mut result = Ok(());
-        if self.fork_generation == sys::fork_generation()
-            && sys::path_names(&self.c_path, self.claimed.id)
-        {
-            result =
-                rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
-                    .or_else(|error| {
-                        if error == rustix::io::Errno::NOENT {
-                            Ok(())
-                        } else {
-                            Err(error)
-                        }
-                    })
-                    .map_err(|error| Error::io("remove", &self.claimed.path, error));
+        if self.fork_generation == sys::fork_generation() && sys::path_names(&self.c_path, self.claimed.id) {
+            result = rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
+                .or_else(|error| {
+                    if error == rustix::io::Errno::NOENT {
+                        Ok(())
+                    } else {
+                        Err(error)
+                    }
+                })
+                .map_err(|error| Error::io("remove", &self.claimed.path, error));
         }
         if let Some(registration) = self.registration.take() {
             cleanup::unregister(registration);

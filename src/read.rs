@@ -100,8 +100,7 @@ pub(crate) fn read_content(file: impl AsFd, path: &Path) -> Result<Vec<u8>, Erro
 /// Opens a pidfile to read it: never follows a symbolic link, never blocks on a FIFO, never becomes a controlling
 /// terminal. `None` when there is no file; a missing directory is an error naming it.
 pub(crate) fn open_for_reading(path: &Path) -> Result<Option<(OwnedFd, Stat)>, Error> {
-    let flags =
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let file = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
         Ok(file) => file,
         Err(Errno::NOENT) => return missing(path).map(|()| None),
@@ -121,9 +120,7 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<Option<(OwnedFd, Stat)>, E
 /// A path that does not exist: fine if its directory does, an error naming the directory if not.
 pub(crate) fn missing(path: &Path) -> Result<(), Error> {
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        Some(dir) if !dir.exists() => Err(Error::NoSuchDirectory {
-            dir: dir.to_owned(),
-        }),
+        Some(dir) if !dir.exists() => Err(Error::NoSuchDirectory { dir: dir.to_owned() }),
         _ => Ok(()),
     }
 }
@@ -169,9 +166,7 @@ pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path) -> Result<Observ
                 }
                 None => waited >= HOLDER_WRITE_WAIT,
             },
-            LockProbe::Unlocked | LockProbe::Unknown => {
-                !content.is_empty() || waited >= STARTER_WAIT
-            }
+            LockProbe::Unlocked | LockProbe::Unknown => !content.is_empty() || waited >= STARTER_WAIT,
         };
         if settled {
             return Ok(Observation {
@@ -237,9 +232,7 @@ pub(crate) fn unlocked_holder_runs(pid: u32, stat: &Stat) -> bool {
     match sys::liveness(pid) {
         Liveness::Dead => false,
         Liveness::Alive { started: None } => true,
-        Liveness::Alive {
-            started: Some(started),
-        } => match sys::modified_since_boot(stat) {
+        Liveness::Alive { started: Some(started) } => match sys::modified_since_boot(stat) {
             // Start times are counted in clock ticks and rounded down, so a start time equal to the write time,
             // or before it, counts as before: when in doubt, the service runs.
             Some(modified) => started <= modified,

@@ -161,9 +161,7 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
     let started = fields
         .get(19)
         .and_then(|ticks| ticks.parse::<u64>().ok())
-        .map(|ticks| {
-            ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1)
-        });
+        .map(|ticks| ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1));
     Liveness::Alive { started }
 }
 
@@ -229,8 +227,7 @@ pub(crate) fn signal_is_ignored(signal: i32) -> bool {
     // SAFETY: reads the current disposition into a zeroed struct; a null new action changes nothing.
     unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
-            && current.sa_sigaction == libc::SIG_IGN
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
     }
 }
 
@@ -247,10 +244,7 @@ mod tests {
         let table = "1: POSIX  ADVISORY  WRITE 99 08:01:1234 0 EOF\n\
                      2: FLOCK  ADVISORY  WRITE 4321 08:01:5678 0 EOF\n\
                      2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
-        assert_eq!(
-            find_lock(table, id),
-            LockProbe::Locked { holder: Some(4321) }
-        );
+        assert_eq!(find_lock(table, id), LockProbe::Locked { holder: Some(4321) });
         let waiting_only = "2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
         assert_eq!(find_lock(waiting_only, id), LockProbe::Unlocked);
         assert_eq!(find_lock("", id), LockProbe::Unlocked);
@@ -258,10 +252,7 @@ mod tests {
 
     #[test]
     fn own_process_is_alive_with_a_start_time_before_now() {
-        let Liveness::Alive {
-            started: Some(started),
-        } = liveness(std::process::id())
-        else {
+        let Liveness::Alive { started: Some(started) } = liveness(std::process::id()) else {
             panic!("this process is not seen as alive with a start time");
         };
         let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);

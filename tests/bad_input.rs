@@ -8,9 +8,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pidfile::{
-    Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with,
-};
+use pidfile::{Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with};
 
 fn config_in(dir: &Path) -> Config {
     Config::new(dir, "bad")
@@ -60,10 +58,7 @@ fn corrupt_contents_are_refused_naming_the_file_and_left_alone() {
             "{name}: the content shown should be cut short, got {} bytes",
             shown.len()
         );
-        assert!(
-            error.to_string().contains(path.to_str().unwrap()),
-            "{name}: {error}"
-        );
+        assert!(error.to_string().contains(path.to_str().unwrap()), "{name}: {error}");
         if !content.is_empty() {
             assert!(
                 matches!(status_with("svc", &config), Err(Error::Corrupt { .. })),
@@ -76,11 +71,7 @@ fn corrupt_contents_are_refused_naming_the_file_and_left_alone() {
                 "{name}"
             );
         }
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            content,
-            "{name}: the file was changed"
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), content, "{name}: the file was changed");
     }
 }
 
@@ -125,26 +116,15 @@ fn symlink_at_the_path_is_not_followed_and_its_target_is_untouched() {
             matches!(&error, Error::NotAPidFile { found, .. } if found == "a symbolic link"),
             "{error:?}"
         );
-        assert!(
-            error.to_string().contains(path.to_str().unwrap()),
-            "{error}"
-        );
+        assert!(error.to_string().contains(path.to_str().unwrap()), "{error}");
     }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious data\n");
-    assert!(
-        std::fs::symlink_metadata(&path)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
 
     // A dangling symlink is not followed to create a file either.
     let dangling = dir.path().join("bad-dangling.pid");
     std::os::unix::fs::symlink(dir.path().join("created-through-link"), &dangling).unwrap();
-    assert!(matches!(
-        PidFile::acquire(&dangling),
-        Err(Error::NotAPidFile { .. })
-    ));
+    assert!(matches!(PidFile::acquire(&dangling), Err(Error::NotAPidFile { .. })));
     assert!(!dir.path().join("created-through-link").exists());
 }
 
@@ -153,12 +133,7 @@ fn fifo_at_the_path_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        &path,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
     let results = within_seconds(10, move || {
         [
             make_pidfile_with("svc", &config).unwrap_err(),
@@ -173,12 +148,7 @@ fn fifo_at_the_path_is_refused_without_hanging() {
             "{error:?}"
         );
     }
-    assert!(
-        std::fs::symlink_metadata(&path)
-            .unwrap()
-            .file_type()
-            .is_fifo()
-    );
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
 }
 
 #[test]
@@ -239,10 +209,7 @@ fn missing_pid_dir_is_named_and_not_created() {
             matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing),
             "{error:?}"
         );
-        assert!(
-            error.to_string().contains(missing.to_str().unwrap()),
-            "{error}"
-        );
+        assert!(error.to_string().contains(missing.to_str().unwrap()), "{error}");
     }
     assert!(!missing.exists());
 }
@@ -260,26 +227,14 @@ fn invalid_names_are_refused_before_anything_is_touched() {
             pidfile::remove_pidfile_with(bad, &good).unwrap_err(),
         ] {
             assert!(
-                matches!(
-                    &error,
-                    Error::InvalidName {
-                        what: "service",
-                        ..
-                    }
-                ),
+                matches!(&error, Error::InvalidName { what: "service", .. }),
                 "{bad:?}: {error:?}"
             );
         }
         let bad_instance = Config::new(dir.path(), bad);
         let error = make_pidfile_with("svc", &bad_instance).unwrap_err();
         assert!(
-            matches!(
-                &error,
-                Error::InvalidName {
-                    what: "instance",
-                    ..
-                }
-            ),
+            matches!(&error, Error::InvalidName { what: "instance", .. }),
             "{bad:?}: {error:?}"
         );
     }
@@ -302,20 +257,12 @@ fn new_pidfile_is_readable_by_all_and_the_mode_can_be_chosen() {
         .unwrap()
         .trim();
     let umask = u32::from_str_radix(umask, 8).unwrap();
-    let mode = std::fs::metadata(default.path())
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(default.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644 & !umask);
     let private = PidFile::builder()
         .mode(0o600)
         .acquire(dir.path().join("private.pid"))
         .unwrap();
-    let mode = std::fs::metadata(private.path())
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(private.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600 & !umask);
 }

@@ -29,10 +29,7 @@ fn child_stopped_by_sigterm_is_seen_killed_by_sigterm_and_its_file_is_gone() {
 fn child_stopped_by_sigint_is_seen_killed_by_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("int.pid");
-    let mut child = Running::start(claimer(
-        &[],
-        &["acquire", path.to_str().unwrap(), "sleep", "30"],
-    ));
+    let mut child = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "sleep", "30"]));
     assert!(child.line().starts_with("won "));
     let status = child.stop(2);
     assert_eq!(status.signal(), Some(2), "{status:?}");
@@ -46,9 +43,7 @@ fn exit_code_is_kept_and_the_file_removed_by_the_exit_hook() {
         ("PIDFILE_DIR", dir.path().to_str().unwrap()),
         ("PIDFILE_INSTANCE", "exit"),
     ];
-    let status = claimer(&env, &["make", "svc", "exit", "7"])
-        .status()
-        .unwrap();
+    let status = claimer(&env, &["make", "svc", "exit", "7"]).status().unwrap();
     assert_eq!(status.code(), Some(7));
     assert!(!dir.path().join("exit-svc.pid").exists());
     // Returning from main with the claim still held removes it too.
@@ -61,10 +56,7 @@ fn exit_code_is_kept_and_the_file_removed_by_the_exit_hook() {
 fn without_signal_handlers_sigterm_kills_at_once_and_leaves_a_stale_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x-quiet.pid");
-    let mut child = Running::start(claimer(
-        &[],
-        &["acquire-quiet", path.to_str().unwrap(), "sleep", "30"],
-    ));
+    let mut child = Running::start(claimer(&[], &["acquire-quiet", path.to_str().unwrap(), "sleep", "30"]));
     assert!(child.line().starts_with("won "));
     let status = child.stop(15);
     assert_eq!(status.signal(), Some(15));
@@ -72,9 +64,7 @@ fn without_signal_handlers_sigterm_kills_at_once_and_leaves_a_stale_file() {
     let config = pidfile::Config::new(dir.path(), "x");
     assert_eq!(
         pidfile::status_with("quiet", &config).unwrap(),
-        pidfile::Status::Stale {
-            pid: Some(child.pid())
-        }
+        pidfile::Status::Stale { pid: Some(child.pid()) }
     );
     let guard = pidfile::PidFile::acquire(&path).unwrap();
     assert_eq!(guard.pid(), std::process::id());

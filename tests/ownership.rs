@@ -116,13 +116,7 @@ fn symlink_planted_by_another_user_is_not_followed() {
     let path = dir.path().join("link.pid");
     // nobody plants the link in the shared directory.
     let status = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "ln",
-            "-s",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "ln", "-s"])
         .args([&ours, &path])
         .status()
         .unwrap();

@@ -66,11 +66,7 @@ fn check_round(round: usize, path: &Path, mut claimers: Vec<Running>, lines: Vec
         .filter(|(pid, line)| *line == format!("won {pid}"))
         .map(|(pid, _)| *pid)
         .collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "round {round}: not exactly one winner: {lines:?}"
-    );
+    assert_eq!(winners.len(), 1, "round {round}: not exactly one winner: {lines:?}");
     let winner = winners[0];
     let lost = format!("lost {winner}");
     for (pid, line) in &lines {
@@ -87,10 +83,7 @@ fn check_round(round: usize, path: &Path, mut claimers: Vec<Running>, lines: Vec
     for claimer in &mut claimers {
         assert!(claimer.finish().success());
     }
-    assert!(
-        !path.exists(),
-        "round {round}: the winner did not remove the file"
-    );
+    assert!(!path.exists(), "round {round}: the winner did not remove the file");
 }
 
 /// A pid that no process has: a child that has been reaped.
@@ -166,10 +159,7 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
         })
         .collect();
     for start in 0..300 {
-        let mut service = Running::start(claimer(
-            &[],
-            &["acquire", path.to_str().unwrap(), "wait-stdin"],
-        ));
+        let mut service = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "wait-stdin"]));
         let pid = service.pid();
         set_current(&current, pid);
         assert_eq!(
@@ -181,10 +171,7 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
         set_current(&current, 0);
     }
     stop.store(true, Ordering::SeqCst);
-    let conclusive: u64 = checkers
-        .into_iter()
-        .map(|checker| checker.join().unwrap())
-        .sum();
+    let conclusive: u64 = checkers.into_iter().map(|checker| checker.join().unwrap()).sum();
     assert!(
         conclusive > 40,
         "too few checks ran alongside the starts ({conclusive})"

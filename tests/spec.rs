@@ -38,10 +38,7 @@ impl Instance {
 
     /// The spec's `start_process`: a child that claims `nuts` and sleeps; returns once its pid is in the file.
     fn start_process(&self) -> Running {
-        let mut child = Running::start(claimer(
-            &self.env(),
-            &["make", "nuts", "ready", "sleep", "30"],
-        ));
+        let mut child = Running::start(claimer(&self.env(), &["make", "nuts", "ready", "sleep", "30"]));
         assert_eq!(child.line(), format!("won {}", child.pid()));
         assert_eq!(child.line(), format!("ready {}", child.pid()));
         let content = std::fs::read_to_string(self.path("nuts")).unwrap();
@@ -52,11 +49,7 @@ impl Instance {
     /// The spec's `stop`: signals the child, waits for it, and says whether the pidfile went with it.
     fn stop(&self, child: &mut Running, signal: i32) -> &'static str {
         let status = child.stop(signal);
-        assert_eq!(
-            status.signal(),
-            Some(signal),
-            "the child should die of the signal"
-        );
+        assert_eq!(status.signal(), Some(signal), "the child should die of the signal");
         if self.path("nuts").exists() {
             "Error: pid file was not removed"
         } else {
@@ -76,9 +69,7 @@ impl Drop for Instance {
 #[test]
 fn default_path_is_in_var_tmp_named_after_the_configured_instance() {
     let instance = Instance::new("path");
-    let output = claimer(&instance.env(), &["path", "nuts"])
-        .output()
-        .unwrap();
+    let output = claimer(&instance.env(), &["path", "nuts"]).output().unwrap();
     assert_eq!(
         String::from_utf8(output.stdout).unwrap().trim_end(),
         format!("/var/tmp/{}-nuts.pid", instance.name)
@@ -116,11 +107,7 @@ fn child_writes_its_pid_and_the_file_is_gone_after_normal_exit() {
     let status = claimer(&instance.env(), &["make", "nuts", "check-content", "nuts"])
         .status()
         .unwrap();
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "the pidfile should hold the child's pid"
-    );
+    assert_eq!(status.code(), Some(1), "the pidfile should hold the child's pid");
     assert!(!instance.path("nuts").exists());
 }
 
@@ -190,10 +177,7 @@ fn successful_claim_installs_handlers_but_keeps_an_ignored_sigint_ignored() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].starts_with("won "), "{out}");
-    assert!(
-        lines[1].starts_with("SIGINT=ignore SIGTERM=handler@"),
-        "{out}"
-    );
+    assert!(lines[1].starts_with("SIGINT=ignore SIGTERM=handler@"), "{out}");
     assert_eq!(output.status.code(), Some(0));
     assert!(
         !instance.path("beans").exists(),
@@ -210,17 +194,11 @@ fn file_left_by_sigkill_stays_and_the_next_start_takes_over() {
         matches!(error, Error::AlreadyRunning { pid: Some(pid), .. } if pid == stale.pid()),
         "{error}"
     );
-    assert_eq!(
-        instance.stop(&mut stale, SIGKILL),
-        "Error: pid file was not removed"
-    );
+    assert_eq!(instance.stop(&mut stale, SIGKILL), "Error: pid file was not removed");
 
     let mut fresh = instance.start_process();
     assert_ne!(fresh.pid(), stale.pid());
-    assert_eq!(
-        get_pid_with("nuts", &instance.config).unwrap(),
-        Some(fresh.pid())
-    );
+    assert_eq!(get_pid_with("nuts", &instance.config).unwrap(), Some(fresh.pid()));
     assert_eq!(instance.stop(&mut fresh, SIGTERM), "Stopped successfully");
     assert_eq!(get_pid_with("nuts", &instance.config).unwrap(), None);
 }
@@ -230,10 +208,7 @@ fn get_pid_follows_a_child_through_its_life() {
     let instance = Instance::new("get-pid");
     assert_eq!(get_pid_with("nuts", &instance.config).unwrap(), None);
     let mut child = instance.start_process();
-    assert_eq!(
-        get_pid_with("nuts", &instance.config).unwrap(),
-        Some(child.pid())
-    );
+    assert_eq!(get_pid_with("nuts", &instance.config).unwrap(), Some(child.pid()));
     assert_eq!(instance.stop(&mut child, SIGINT), "Stopped successfully");
     assert_eq!(get_pid_with("nuts", &instance.config).unwrap(), None);
 }
@@ -270,10 +245,7 @@ fn remove_pidfile_removes_our_own_file_and_ignores_a_missing_one() {
     )
     .output()
     .unwrap();
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        "exists\nmissing\nmissing\n"
-    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "exists\nmissing\nmissing\n");
     assert!(output.status.success());
 }
 

@@ -102,14 +102,8 @@ fn dead_pid_and_our_own_pid_are_stale() {
     gone.wait().unwrap();
     for pid in [gone_pid, std::process::id()] {
         std::fs::write(&path, format!("{pid}\n")).unwrap();
-        assert_eq!(
-            status_with("svc", &config).unwrap(),
-            Status::Stale { pid: Some(pid) }
-        );
-        let guard = PidFile::builder()
-            .signal_handlers(false)
-            .acquire(&path)
-            .unwrap();
+        assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(pid) });
+        let guard = PidFile::builder().signal_handlers(false).acquire(&path).unwrap();
         drop(guard);
     }
 }
@@ -130,12 +124,7 @@ fn original_modules_file_format_is_read_and_honoured() {
         .spawn()
         .expect("python3 is needed to write a pidfile as the original module does");
     let mut ready = [0u8; 6];
-    python
-        .stdout
-        .take()
-        .unwrap()
-        .read_exact(&mut ready)
-        .unwrap();
+    python.stdout.take().unwrap().read_exact(&mut ready).unwrap();
     let pid = python.id();
     assert_eq!(pidfile::get_pid_with("svc", &config).unwrap(), Some(pid));
     assert_eq!(
@@ -151,10 +140,7 @@ fn original_modules_file_format_is_read_and_honoured() {
     ));
     python.kill().unwrap();
     python.wait().unwrap();
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Stale { pid: Some(pid) }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(pid) });
     PidFile::acquire(&path).unwrap().release().unwrap();
 }
 
@@ -171,10 +157,7 @@ fn file_of_another_user_naming_a_live_pid_is_not_believed_and_is_replaced_not_wr
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
     let planted = File::open(&path).unwrap();
 
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Stale { pid: Some(1) }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(1) });
     let guard = PidFile::acquire(&path).unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().uid(),

@@ -11,10 +11,7 @@ use std::time::Duration;
 /// The `claimer` example program, which cargo builds with the tests, next to the test binaries.
 pub fn claimer_path() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
     let path = profile_dir.join("examples").join("claimer");
     assert!(
         path.exists(),
@@ -67,9 +64,7 @@ impl Running {
     /// The next line the claimer prints, without its newline (empty at end of output).
     pub fn line(&mut self) -> String {
         let mut line = String::new();
-        self.lines
-            .read_line(&mut line)
-            .expect("read the claimer's output");
+        self.lines.read_line(&mut line).expect("read the claimer's output");
         line.trim_end().to_owned()
     }
 
