@@ -133,7 +133,7 @@ fn held_by_another(path: &Path, file: OwnedFd) -> Result<Error, Error> {
     let seen = observe(&file, stat, path)?;
     Ok(Error::AlreadyRunning {
         path: path.to_owned(),
-        pid: seen.pid,
+        pid: seen.holder_pid(),
     })
 }
 

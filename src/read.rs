@@ -18,7 +18,7 @@ use crate::sys::{self, FileId, Liveness, LockProbe};
 pub(crate) const MAX_CONTENT: usize = 64;
 
 /// How long a reader waits for a process that holds the lock to write its pid.
-const HOLDER_WRITE_WAIT: Duration = Duration::from_secs(1);
+const HOLDER_WRITE_WAIT: Duration = Duration::from_secs(2);
 /// How long a reader waits for the pid in a locked file to become the lock holder's, or a child of the lock
 /// holder's (a supervisor holds the lock on behalf of the child whose pid it wrote): a claim taking over a stale
 /// file has locked it but not yet replaced the old pid. After this, the pid in the file is believed (the holder's
@@ -135,7 +135,10 @@ pub(crate) fn symlink_refused(path: &Path) -> Error {
 /// One look at a pidfile: its content (the pid, or the bytes that are not one) and whether it is locked.
 pub(crate) struct Observation {
     pub content: Vec<u8>,
+    /// The pid the file holds, if it holds one.
     pub pid: Option<u32>,
+    /// Whether the file is locked and `pid` is known to be its holder's (see `observe`).
+    pub confirmed: bool,
     pub lock: LockProbe,
     pub stat: Stat,
 }
@@ -143,6 +146,11 @@ pub(crate) struct Observation {
 impl Observation {
     pub(crate) fn locked(&self) -> bool {
         matches!(self.lock, LockProbe::Locked { .. })
+    }
+
+    /// The pid of the process holding the lock, as far as the file tells it: never a pid left from before.
+    pub(crate) fn holder_pid(&self) -> Option<u32> {
+        self.pid.filter(|_| self.confirmed)
     }
 }
 
@@ -158,20 +166,23 @@ pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path) -> Result<Observ
         let pid = parse_pid(&content);
         let lock = sys::lock_probe(id);
         let waited = start.elapsed();
-        let settled = match lock {
-            LockProbe::Locked { holder } => match pid {
-                Some(pid) => {
-                    holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder))
-                        || waited >= HOLDER_MATCH_WAIT
-                }
-                None => waited >= HOLDER_WRITE_WAIT,
-            },
-            LockProbe::Unlocked | LockProbe::Unknown => !content.is_empty() || waited >= STARTER_WAIT,
+        // In a locked file, a pid is confirmed when it is the lock holder's or a child of the holder's, or, once a
+        // claim has had time to write, when that process at least lives.
+        let (settled, confirmed) = match (lock, pid) {
+            (LockProbe::Locked { holder }, Some(pid)) => {
+                let holders = holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder));
+                let lives = || waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead;
+                let confirmed = holders || lives();
+                (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
+            }
+            (LockProbe::Locked { .. }, None) => (waited >= HOLDER_WRITE_WAIT, false),
+            (LockProbe::Unlocked | LockProbe::Unknown, _) => (!content.is_empty() || waited >= STARTER_WAIT, false),
         };
         if settled {
             return Ok(Observation {
                 content,
                 pid,
+                confirmed,
                 lock,
                 stat,
             });
@@ -201,7 +212,7 @@ pub(crate) fn status_at(path: &Path) -> Result<Status, Error> {
     let seen = observe(&file, stat, path)?;
     if seen.locked() {
         return Ok(Status::Running {
-            pid: seen.pid,
+            pid: seen.holder_pid(),
             locked: true,
         });
     }

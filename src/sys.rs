@@ -3,11 +3,10 @@
 //! crate wraps. All `unsafe` code of the crate except the signal handler's registration lives here.
 
 use std::ffi::CStr;
-use std::io::Read;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, CWD, FileType, Stat};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -89,10 +88,31 @@ pub(crate) enum LockProbe {
 /// Unlike trying the lock, this never disturbs a process that is claiming the file at the same moment. Both
 /// `flock` locks (ours, BSD pidfile(3), flock(1)) and `fcntl` locks count.
 pub(crate) fn lock_probe(id: FileId) -> LockProbe {
-    let mut table = String::new();
-    match std::fs::File::open("/proc/locks").and_then(|mut file| file.read_to_string(&mut table)) {
-        Ok(_) => find_lock(&table, id),
-        Err(_) => LockProbe::Unknown,
+    match read_lock_table() {
+        Some(table) => find_lock(&table, id),
+        None => LockProbe::Unknown,
+    }
+}
+
+/// Reads `/proc/locks` in one `read`: the kernel builds the text of one call under its lock-table lock, so it is a
+/// consistent snapshot, while a read in several calls restarts each call at a line number and skips lines when
+/// locks come and go in between. A buffer the text fills is too small: it is read again with a larger one.
+fn read_lock_table() -> Option<String> {
+    let mut capacity = 64 * 1024;
+    loop {
+        let file = rustix::fs::open("/proc/locks", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let mut buffer = vec![0u8; capacity];
+        let read = loop {
+            match rustix::io::read(&file, &mut buffer) {
+                Err(Errno::INTR) => continue,
+                result => break result.ok()?,
+            }
+        };
+        if read < capacity {
+            buffer.truncate(read);
+            return String::from_utf8(buffer).ok();
+        }
+        capacity = capacity.checked_mul(4).filter(|&capacity| capacity <= 64 << 20)?;
     }
 }
 
