@@ -1,0 +1,205 @@
+//! What the subcommands share: the resolved settings, failures with their exit codes, and the parsing of
+//! durations, signals and times.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pidfile::{Config, Error};
+
+/// The exit code of a usage error: a bad service name, duration or signal.
+pub const USAGE: u8 = 2;
+
+/// What went wrong, and the exit code that says so.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    /// A library error: a usage error for a bad name, a plain failure (1) otherwise.
+    fn from(error: Error) -> Failure {
+        let code = if matches!(error, Error::InvalidName { .. }) {
+            USAGE
+        } else {
+            1
+        };
+        Failure::new(code, error.to_string())
+    }
+}
+
+/// The configuration after the global options, and whether to say what was done.
+#[derive(Debug)]
+pub struct Settings {
+    pub config: Config,
+    pub verbose: bool,
+}
+
+impl Settings {
+    /// The library's resolution, with `--config` in place of `PIDFILE_CONFIG`, then `--dir` and `--instance` on top.
+    pub fn resolve(
+        dir: Option<PathBuf>,
+        instance: Option<String>,
+        config_file: Option<&Path>,
+        verbose: bool,
+    ) -> Result<Settings, Failure> {
+        let mut config = Config::resolve(config_file)?;
+        if let Some(dir) = dir {
+            config = config.with_pid_dir(dir);
+        }
+        if let Some(instance) = instance {
+            config = config.with_instance_name(instance);
+        }
+        Ok(Settings { config, verbose })
+    }
+
+    /// The pidfile of `service`; a bad name is a usage error.
+    pub fn path(&self, service: &str) -> Result<PathBuf, Failure> {
+        Ok(pidfile::pidfile_path_with(service, &self.config)?)
+    }
+
+    /// Prints `message` on standard error when `--verbose` asked for it.
+    pub fn say(&self, message: &str) {
+        if self.verbose {
+            eprintln!("pidfile: {message}");
+        }
+    }
+}
+
+/// Parses a duration such as `500ms`, `20s`, `2m`, `1h` or `1.5s`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per_unit = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: use a number with ms, s, m or h, such as 500ms or 20s"
+            ));
+        }
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use a number with ms, s, m or h, such as 500ms or 20s"))?;
+    Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| format!("invalid duration {text:?}"))
+}
+
+/// Parses a signal by name (`TERM`, `SIGTERM`, any case) or number.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    let unknown = || format!("unknown signal {text:?}: give a name such as TERM or a number such as 15");
+    if let Ok(number) = text.parse::<i32>() {
+        return if (1..=64).contains(&number) && number != 32 && number != 33 {
+            Ok(number)
+        } else {
+            Err(unknown())
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let wanted = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    (1..32)
+        .find(|&number| signal_hook::low_level::signal_name(number) == Some(wanted.as_str()))
+        .ok_or_else(unknown)
+}
+
+/// The name of a signal, such as `SIGTERM`, for messages.
+pub fn signal_name(signal: i32) -> String {
+    signal_hook::low_level::signal_name(signal).map_or_else(|| format!("signal {signal}"), str::to_owned)
+}
+
+/// When the file at `path` was last written, if it exists.
+pub fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::symlink_metadata(path).and_then(|meta| meta.modified()).ok()
+}
+
+/// Formats a time as RFC 3339 in UTC, to the second: `2026-11-24T21:43:52Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs()) as i64;
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Seconds since the epoch, for machine-readable output.
+pub fn epoch_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "s", "-1s", "10x", "1..2s", "ms5"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("SIGTERM"), Ok(15));
+        assert_eq!(parse_signal("sigint"), Ok(2));
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("USR1"), Ok(10));
+        for bad in ["", "0", "-15", "65", "NOPE", "SIG"] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(signal_name(15), "SIGTERM");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_556_632)),
+            "2026-11-24T21:43:52Z"
+        );
+    }
+}

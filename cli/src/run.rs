@@ -1,0 +1,92 @@
+//! `pidfile run SERVICE [--exec] -- COMMAND [ARGS...]`: run a command as the one instance of a service.
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+
+use pidfile::{Error, PidFile};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+use crate::common::{Failure, Settings};
+
+/// The signals a supervisor passes on to its command.
+const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+
+pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -> Result<u8, Failure> {
+    let path = settings.path(service)?;
+    // This process's own signal handling (forwarding, or none after exec) replaces the library's handlers.
+    let mut guard = match PidFile::builder().signal_handlers(false).acquire(&path) {
+        Ok(guard) => guard,
+        Err(Error::AlreadyRunning { pid, .. }) => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            return Err(Failure::new(
+                1,
+                format!("{service} is already running ({pid}); not starting {}", command[0]),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // A duplicate of the locked descriptor, without close-on-exec, carries the lock into the command.
+    let inherited = rustix::io::dup(&guard)
+        .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))?;
+    let mut program = Command::new(&command[0]);
+    program.args(&command[1..]);
+
+    if exec {
+        let error = program.exec();
+        drop(inherited);
+        return Err(cannot_run(&command[0], &error));
+    }
+
+    let signals =
+        Signals::new(FORWARDED).map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))?;
+    let handle = signals.handle();
+    let mut child = match program.spawn() {
+        Ok(child) => child,
+        Err(error) => return Err(cannot_run(&command[0], &error)),
+    };
+    drop(inherited);
+    let child_pid = child.id();
+    guard.write_pid(child_pid)?;
+    settings.say(&format!("{service} runs {} as pid {child_pid}", command[0]));
+
+    let forwarder = std::thread::spawn(move || forward(signals, child_pid));
+    let status = child
+        .wait()
+        .map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", command[0])));
+    handle.close();
+    let _ = forwarder.join();
+    guard.release()?;
+    let status = status?;
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128u8.saturating_add(signal as u8),
+        (None, None) => 1,
+    };
+    settings.say(&format!("{} exited with status {code}", command[0]));
+    Ok(code)
+}
+
+/// Passes each signal this process receives on to the command, until the handle is closed.
+fn forward(mut signals: Signals, child: u32) {
+    let Some(child) = rustix::process::Pid::from_raw(child as i32) else {
+        return;
+    };
+    for signal in signals.forever() {
+        if let Some(signal) = rustix::process::Signal::from_named_raw(signal) {
+            // The command may have just exited; there is nothing more to do then.
+            let _ = rustix::process::kill_process(child, signal);
+        }
+    }
+}
+
+/// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
+fn cannot_run(program: &str, error: &io::Error) -> Failure {
+    let code = if error.kind() == io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    Failure::new(code, format!("cannot run {program}: {error}"))
+}

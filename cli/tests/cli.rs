@@ -1,0 +1,668 @@
+//! The `pidfile` command, run as a real process: every subcommand and exit code.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
+
+/// A pid directory of its own and an instance name, as every invocation of a test uses them.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new() -> Place {
+        Place {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .env_clear()
+            .args(["--dir", self.dir.path().to_str().unwrap(), "--instance", "t"])
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn path(&self, service: &str) -> PathBuf {
+        self.dir.path().join(format!("t-{service}.pid"))
+    }
+
+    /// Starts `pidfile run SERVICE -- COMMAND...` and waits until its pidfile names the command.
+    fn start(&self, service: &str, extra: &[&str], command: &[&str]) -> Service {
+        let mut args = vec!["run", service];
+        args.extend_from_slice(extra);
+        args.push("--");
+        args.extend_from_slice(command);
+        let mut child = self.command(&args).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the command did not start");
+        let path = self.path(service);
+        let pid = wait_for(|| {
+            std::fs::read_to_string(&path)
+                .ok()?
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&pid| pid != child.id() || extra.contains(&"--exec"))
+        });
+        Service { child, stdout, pid }
+    }
+}
+
+/// A `pidfile run` process, killed with what it runs when dropped.
+struct Service {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    /// The pid its pidfile names.
+    pid: u32,
+}
+
+impl Service {
+    fn signal(&self, signal: i32) {
+        kill(self.child.id(), signal);
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+
+    /// Stops it as an operator would, with SIGTERM to the supervisor, and waits for it.
+    fn stop(mut self) {
+        self.signal(15);
+        self.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.pid != self.child.id() {
+            kill(self.pid, 9);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kill(pid: u32, signal: i32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::from_named_raw(signal).unwrap());
+}
+
+fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(value) = probe() {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out");
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// A shell command that says `ready`, then idles; `traps` are shell trap lines run first.
+fn idle(traps: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("{traps} echo ready; while :; do sleep 0.02; done"),
+    ]
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A process that is not ours to stop, killed when dropped.
+struct Bystander(Child);
+
+impl Bystander {
+    fn start() -> Bystander {
+        Bystander(Command::new("sleep").arg("30").spawn().unwrap())
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn write(path: &Path, content: &str, mode: u32) {
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn path_prints_the_pidfile_path() {
+    let place = Place::new();
+    let output = place.run(&["path", "web"]);
+    assert!(output.status.success());
+    assert_eq!(stdout(&output), format!("{}\n", place.path("web").display()));
+}
+
+#[test]
+fn global_options_override_the_environment_and_config_file() {
+    let place = Place::new();
+    let file = place.dir.path().join("conf.toml");
+    std::fs::write(
+        &file,
+        "instance_name = \"filed\"\n[canonical]\npid_dir = \"/srv/pids\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(["--config", file.to_str().unwrap(), "path", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "/srv/pids/filed-web.pid\n");
+    let output = Command::new(BIN)
+        .env_clear()
+        .env("PIDFILE_INSTANCE", "env")
+        .args(["--config", file.to_str().unwrap(), "--dir", "/d", "path", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "/d/env-web.pid\n");
+    let broken = place.dir.path().join("broken.toml");
+    std::fs::write(&broken, "pid_dir = [\n").unwrap();
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(["--config", broken.to_str().unwrap(), "path", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with("pidfile: configuration file ") && message.contains("line 1"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1);
+}
+
+#[test]
+fn get_prints_the_pid_or_exits_1_without_a_pidfile_and_4_when_corrupt() {
+    let place = Place::new();
+    let output = place.run(&["get", "web"]);
+    assert_eq!((output.status.code(), stdout(&output).as_str()), (Some(1), ""));
+    write(&place.path("web"), "72\n", 0o644);
+    let output = place.run(&["get", "web"]);
+    assert_eq!((output.status.code(), stdout(&output).as_str()), (Some(0), "72\n"));
+    write(&place.path("web"), "seventy-two\n", 0o644);
+    let output = place.run(&["get", "web"]);
+    assert_eq!(output.status.code(), Some(4));
+    assert!(stderr(&output).starts_with(&format!("pidfile: PID file {} is corrupt", place.path("web").display())));
+}
+
+#[test]
+fn status_uses_the_lsb_codes() {
+    let place = Place::new();
+    assert_eq!(place.run(&["status", "web"]).status.code(), Some(3));
+    let service = place.start("web", &[], &strs(&idle("")));
+    let output = place.run(&["status", "web"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        format!("web is running (pid {}, pidfile locked)\n", service.pid)
+    );
+    drop(service);
+    write(&place.path("stale"), "4000000\n", 0o644);
+    assert_eq!(place.run(&["status", "stale"]).status.code(), Some(1));
+    write(&place.path("bad"), "garbage\n", 0o644);
+    let output = place.run(&["status", "bad"]);
+    assert_eq!(output.status.code(), Some(4));
+    assert!(stderr(&output).starts_with("pidfile: PID file "), "{}", stderr(&output));
+}
+
+#[test]
+fn status_json_describes_the_service_field_by_field() {
+    let place = Place::new();
+    let service = place.start("web", &[], &strs(&idle("")));
+    let output = place.run(&["status", "web", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["service"], "web");
+    assert_eq!(report["instance"], "t");
+    assert_eq!(report["path"], place.path("web").to_str().unwrap());
+    assert_eq!(report["pid"], service.pid);
+    assert_eq!(report["state"], "running");
+    assert_eq!(report["locked"], true);
+    let since = report["since"].as_str().unwrap();
+    assert!(
+        since.len() == 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T',
+        "{since}"
+    );
+    service.stop();
+
+    let output = place.run(&["status", "web", "--json"]);
+    assert_eq!(output.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (
+            report["state"].as_str(),
+            report["pid"].is_null(),
+            report["since"].is_null()
+        ),
+        (Some("not_running"), true, true)
+    );
+
+    write(&place.path("web"), "4000000\n", 0o644);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&place.run(&["status", "web", "--json"]))).unwrap();
+    assert_eq!(
+        (
+            report["state"].as_str(),
+            report["pid"].as_u64(),
+            report["locked"].as_bool()
+        ),
+        (Some("stale"), Some(4_000_000), Some(false))
+    );
+
+    write(&place.path("web"), "junk\n", 0o644);
+    let output = place.run(&["status", "web", "--json"]);
+    assert_eq!(output.status.code(), Some(4));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["state"], "unknown");
+    assert!(report["error"].as_str().unwrap().contains("corrupt"));
+}
+
+#[test]
+fn run_forwards_each_signal_and_exits_with_the_commands_status() {
+    let place = Place::new();
+    for (number, name) in [
+        (2, "INT"),
+        (15, "TERM"),
+        (1, "HUP"),
+        (3, "QUIT"),
+        (10, "USR1"),
+        (12, "USR2"),
+    ] {
+        let traps = format!("trap 'echo got {name}; exit {number}' {name};");
+        let mut service = place.start("fwd", &[], &strs(&idle(&traps)));
+        service.signal(number);
+        assert_eq!(service.line(), format!("got {name}"));
+        assert_eq!(service.wait().code(), Some(number), "{name}");
+        assert!(!place.path("fwd").exists(), "{name}: the pidfile was left behind");
+    }
+}
+
+#[test]
+fn run_returns_the_exit_code_or_128_plus_the_signal() {
+    let place = Place::new();
+    assert_eq!(
+        place.run(&["run", "code", "--", "sh", "-c", "exit 5"]).status.code(),
+        Some(5)
+    );
+    assert_eq!(
+        place
+            .run(&["run", "code", "--", "sh", "-c", "kill -KILL $$"])
+            .status
+            .code(),
+        Some(137)
+    );
+    assert!(!place.path("code").exists());
+    let output = place.run(&["run", "code", "--", "/nonexistent/program"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert!(stderr(&output).starts_with("pidfile: cannot run /nonexistent/program"));
+    assert!(!place.path("code").exists());
+}
+
+#[test]
+fn run_exec_gives_the_pidfile_the_commands_own_pid() {
+    let place = Place::new();
+    let script = "echo ready; echo $$; while :; do sleep 0.02; done";
+    let mut service = place.start("ex", &["--exec"], &["sh", "-c", script]);
+    let own_pid: u32 = service.line().parse().unwrap();
+    assert_eq!(own_pid, service.child.id());
+    assert_eq!(service.pid, own_pid);
+    // The command holds the lock: a second start is refused.
+    let output = place.run(&["run", "ex", "--", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("pid {own_pid}")));
+    assert_eq!(place.run(&["status", "ex"]).status.code(), Some(0));
+}
+
+#[test]
+fn run_refuses_while_running_and_does_not_start_the_command() {
+    let place = Place::new();
+    let service = place.start("web", &[], &strs(&idle("")));
+    let marker = place.dir.path().join("started");
+    let output = place.run(&["run", "web", "--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "pidfile: web is already running (pid {}); not starting touch\n",
+            service.pid
+        )
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn killing_the_supervisor_leaves_the_command_holding_the_lock() {
+    let place = Place::new();
+    let mut service = place.start("web", &[], &strs(&idle("")));
+    service.signal(9);
+    service.wait();
+    assert!(alive(service.pid));
+    let output = place.run(&["run", "web", "--", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("pid {}", service.pid)),
+        "{}",
+        stderr(&output)
+    );
+    // stop finds the orphaned command through the pidfile and stops it.
+    assert_eq!(place.run(&["stop", "web"]).status.code(), Some(0));
+    assert!(!alive(service.pid));
+    assert!(!place.path("web").exists());
+}
+
+#[test]
+fn stop_sends_the_signal_waits_and_is_quiet_unless_verbose() {
+    let place = Place::new();
+    let mut service = place.start("web", &[], &strs(&idle("trap 'echo got INT; exit 3' INT;")));
+    let output = place.run(&["stop", "web", "--signal", "SIGINT"]);
+    assert_eq!(
+        (output.status.code(), stdout(&output).as_str(), stderr(&output).as_str()),
+        (Some(0), "", "")
+    );
+    assert_eq!(service.line(), "got INT");
+    assert_eq!(service.wait().code(), Some(3));
+    assert!(!place.path("web").exists());
+    let output = place.run(&["stop", "web", "-v"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "pidfile: web is not running\n");
+}
+
+#[test]
+fn stop_kills_a_command_that_ignores_sigterm_after_the_timeout() {
+    let place = Place::new();
+    let mut service = place.start("stubborn", &[], &strs(&idle("trap '' TERM;")));
+    let output = place.run(&["stop", "stubborn", "--timeout", "300ms", "-v"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("sent SIGKILL"), "{}", stderr(&output));
+    assert_eq!(service.wait().code(), Some(137));
+    assert!(!alive(service.pid));
+    assert!(!place.path("stubborn").exists());
+}
+
+#[test]
+fn stop_with_no_kill_gives_up_and_says_so() {
+    let place = Place::new();
+    let service = place.start("stubborn", &[], &strs(&idle("trap '' TERM;")));
+    let output = place.run(&["stop", "stubborn", "--timeout", "200ms", "--no-kill"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("still running") && stderr(&output).contains("--no-kill"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(alive(service.pid));
+    assert!(place.path("stubborn").exists());
+}
+
+#[test]
+fn stop_removes_a_stale_pidfile_and_signals_nothing() {
+    let place = Place::new();
+    write(&place.path("gone"), "4000000\n", 0o644);
+    assert_eq!(place.run(&["stop", "gone"]).status.code(), Some(0));
+    assert!(!place.path("gone").exists());
+}
+
+#[test]
+fn stop_refuses_a_world_writable_pidfile() {
+    let place = Place::new();
+    let bystander = Bystander::start();
+    write(&place.path("open"), &format!("{}\n", bystander.0.id()), 0o666);
+    let output = place.run(&["stop", "open"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("world-writable"), "{}", stderr(&output));
+    assert!(alive(bystander.0.id()));
+}
+
+#[test]
+fn stop_refuses_a_pidfile_of_another_user() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to give a pidfile to another user");
+        return;
+    }
+    let place = Place::new();
+    let bystander = Bystander::start();
+    write(&place.path("foreign"), &format!("{}\n", bystander.0.id()), 0o644);
+    std::os::unix::fs::chown(place.path("foreign"), Some(65534), Some(65534)).unwrap();
+    let output = place.run(&["stop", "foreign"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("belongs to user 65534"), "{}", stderr(&output));
+    assert!(alive(bystander.0.id()));
+}
+
+#[test]
+fn stop_refuses_to_signal_pid_1() {
+    let place = Place::new();
+    write(&place.path("init"), "1\n", 0o644);
+    let output = place.run(&["stop", "init"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("refusing to signal pid 1"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn wait_reaches_running_and_gone_or_times_out() {
+    let place = Place::new();
+    let output = place.run(&["wait", "web", "--timeout", "200ms"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("did not start"));
+    assert_eq!(
+        place
+            .run(&["wait", "web", "--gone", "--timeout", "200ms"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let waiter = place.command(&["wait", "web", "--timeout", "10s"]).spawn().unwrap();
+    let service = place.start("web", &[], &strs(&idle("")));
+    assert_eq!(waiter.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(place.run(&["wait", "web", "--timeout", "200ms"]).status.code(), Some(0));
+    assert_eq!(
+        place
+            .run(&["wait", "web", "--gone", "--timeout", "200ms"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let waiter = place
+        .command(&["wait", "web", "--gone", "--timeout", "10s"])
+        .spawn()
+        .unwrap();
+    service.signal(15);
+    assert_eq!(waiter.wait_with_output().unwrap().status.code(), Some(0));
+}
+
+#[test]
+fn remove_takes_stale_and_corrupt_pidfiles_but_never_a_live_one() {
+    let place = Place::new();
+    let service = place.start("web", &[], &strs(&idle("")));
+    let output = place.run(&["remove", "web"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("web is running (pid {})", service.pid)));
+    assert!(place.path("web").exists());
+    drop(service);
+
+    write(&place.path("stale"), "4000000\n", 0o644);
+    assert_eq!(place.run(&["remove", "stale"]).status.code(), Some(0));
+    assert!(!place.path("stale").exists());
+    write(&place.path("bad"), "junk", 0o644);
+    assert_eq!(place.run(&["remove", "bad"]).status.code(), Some(0));
+    assert!(!place.path("bad").exists());
+    assert_eq!(place.run(&["remove", "missing"]).status.code(), Some(0));
+}
+
+/// A directory with a running service, a stale pidfile, a corrupt one, another instance's and unrelated files.
+fn mixed_directory(place: &Place) -> Service {
+    let service = place.start("web", &[], &strs(&idle("")));
+    write(&place.path("old"), "4000000\n", 0o644);
+    write(&place.path("bad"), "garbage\n", 0o644);
+    write(&place.dir.path().join("other-db.pid"), "4000001\n", 0o644);
+    write(&place.dir.path().join("notes.txt"), "not a pidfile\n", 0o644);
+    write(&place.dir.path().join("lonely.pid"), "1\n", 0o644);
+    service
+}
+
+#[test]
+fn list_shows_running_stale_and_corrupt_pidfiles_of_the_instance() {
+    let place = Place::new();
+    let service = mixed_directory(&place);
+    let output = place.run(&["list"]);
+    assert_eq!(output.status.code(), Some(0));
+    let lines: Vec<Vec<String>> = stdout(&output)
+        .lines()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(lines[0], ["SERVICE", "PID", "STATE", "SINCE"]);
+    let rows: Vec<(&str, &str, &str)> = lines[1..]
+        .iter()
+        .map(|row| (row[0].as_str(), row[1].as_str(), row[2].as_str()))
+        .collect();
+    let pid = service.pid.to_string();
+    assert_eq!(
+        rows,
+        [
+            ("bad", "-", "unknown"),
+            ("old", "4000000", "stale"),
+            ("web", pid.as_str(), "running")
+        ]
+    );
+
+    let output = place.run(&["list", "--all-instances", "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let seen: Vec<(String, String, String)> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["instance"].as_str().unwrap().into(),
+                r["service"].as_str().unwrap().into(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("other", "db", "stale"),
+        ("t", "bad", "unknown"),
+        ("t", "old", "stale"),
+        ("t", "web", "running"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn list_prometheus_output_parses_as_the_text_exposition_format() {
+    let place = Place::new();
+    let service = mixed_directory(&place);
+    let output = place.run(&["list", "--prometheus"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let kind = comment.split(' ').next().unwrap();
+            assert!(kind == "HELP" || kind == "TYPE", "{line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number in {line:?}"));
+        let (name, labels) = series.split_once('{').unwrap();
+        assert!(labels.ends_with('}'), "{line}");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+        samples.insert(series.to_owned(), value);
+    }
+    assert_eq!(samples[r#"pidfile_up{instance="t",service="web"}"#], 1.0);
+    assert_eq!(samples[r#"pidfile_up{instance="t",service="old"}"#], 0.0);
+    assert_eq!(samples[r#"pidfile_up{instance="t",service="bad"}"#], 0.0);
+    assert_eq!(samples[r#"pidfile_locked{instance="t",service="web"}"#], 1.0);
+    assert_eq!(
+        samples[r#"pidfile_pid{instance="t",service="web"}"#],
+        f64::from(service.pid)
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let since = samples[r#"pidfile_start_time_seconds{instance="t",service="web"}"#];
+    assert!(since <= now && since > now - 600.0, "{since}");
+    assert!(!text.contains("other"), "another instance's pidfile was listed");
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let place = Place::new();
+    for args in [
+        &["get", "a/b"][..],
+        &["status", ".."],
+        &["stop", "web", "--timeout", "soon"],
+        &["stop", "web", "--signal", "NOPE"],
+        &["wait", "web", "--timeout", "-1s"],
+        &["run", "web"],
+        &["frobnicate"],
+    ] {
+        let output = place.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "{args:?}");
+    }
+    let output = place.run(&["get", "a/b"]);
+    assert_eq!(
+        stderr(&output),
+        "pidfile: invalid service name \"a/b\": it contains '/'\n"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let place = Place::new();
+    for subcommand in ["path", "get", "status", "run", "stop", "wait", "remove", "list"] {
+        let output = place.run(&[subcommand, "--help"]);
+        assert!(output.status.success(), "{subcommand}");
+        assert!(
+            stdout(&output).contains("Example"),
+            "{subcommand} --help has no example"
+        );
+    }
+}
