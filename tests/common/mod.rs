@@ -120,3 +120,14 @@ impl Drop for RemoveOnDrop {
 pub fn process_lives(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
 }
+
+/// Waits until `probe` gives a value, for up to 10 seconds.
+pub fn wait_for_value<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1000 {
+        if let Some(value) = probe() {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for a value");
+}
