@@ -13,6 +13,8 @@
 //! | `make SERVICE`               | `make_pidfile(SERVICE)`: prints `won PID`, or `lost PID\|none` on `AlreadyRunning` and goes on; any other error prints `error MESSAGE` and exits 4 |
 //! | `acquire PATH`               | the same with `PidFile::acquire(PATH)`, keeping the guard until exit     |
 //! | `acquire-quiet PATH`         | the same without signal handlers                                        |
+//! | `cycle PATH`                 | claims PATH without signal handlers and releases it at once, silently  |
+//! | `marker NAME`                | makes a system call naming `/pidfile-marker-NAME`, to find a place in a trace |
 //! | `release`                    | releases the guards kept by `acquire`                                   |
 //! | `check-content SERVICE`      | exits 1 if the pidfile holds our pid, 0 if not (the spec's first test)  |
 //! | `write-own-pid SERVICE`      | writes our pid to the pidfile by hand, without claiming it             |
@@ -56,6 +58,10 @@ fn main() {
             "acquire-quiet" => guards.extend(claimed(
                 PidFile::builder().signal_handlers(false).acquire(arg()).map(Some),
             )),
+            "cycle" => drop(PidFile::builder().signal_handlers(false).acquire(arg()).unwrap_or_else(report)),
+            "marker" => {
+                let _ = rustix::fs::access(format!("/pidfile-marker-{}", arg()), rustix::fs::Access::EXISTS);
+            }
             "release" => guards
                 .drain(..)
                 .for_each(|guard| guard.release().unwrap_or_else(report)),
