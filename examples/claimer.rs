@@ -58,7 +58,12 @@ fn main() {
             "acquire-quiet" => guards.extend(claimed(
                 PidFile::builder().signal_handlers(false).acquire(arg()).map(Some),
             )),
-            "cycle" => drop(PidFile::builder().signal_handlers(false).acquire(arg()).unwrap_or_else(report)),
+            "cycle" => drop(
+                PidFile::builder()
+                    .signal_handlers(false)
+                    .acquire(arg())
+                    .unwrap_or_else(report),
+            ),
             "marker" => {
                 let _ = rustix::fs::access(format!("/pidfile-marker-{}", arg()), rustix::fs::Access::EXISTS);
             }

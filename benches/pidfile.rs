@@ -1,0 +1,59 @@
+//! In-process figures: a claim and release, `get_pid` and `status`, on tmpfs (`/dev/shm`) when there is one.
+//!
+//! ```text
+//! cargo bench -p pidfile --bench pidfile
+//! ```
+//!
+//! For the side-by-side comparison with libbsd, the bare system calls and the other tools, see
+//! `cargo bench -p pidfile-cli --bench compare`.
+
+use std::path::Path;
+
+use pidfile::{Config, PidFile};
+
+fn main() {
+    divan::main();
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("a scratch directory")
+}
+
+#[divan::bench]
+fn claim_and_release(bencher: divan::Bencher) {
+    let dir = scratch();
+    let path = dir.path().join("bench-cycle.pid");
+    let builder = PidFile::builder().signal_handlers(false);
+    bencher.bench_local(|| drop(builder.acquire(&path).expect("claim")));
+}
+
+#[divan::bench]
+fn get_pid_of_a_held_pidfile(bencher: divan::Bencher) {
+    let dir = scratch();
+    let config = Config::new(dir.path(), "bench");
+    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let _held = PidFile::builder().signal_handlers(false).acquire(&path).expect("claim");
+    bencher.bench_local(|| pidfile::get_pid_with("svc", &config).expect("get_pid"));
+}
+
+#[divan::bench]
+fn status_of_a_held_pidfile(bencher: divan::Bencher) {
+    let dir = scratch();
+    let config = Config::new(dir.path(), "bench");
+    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let _held = PidFile::builder().signal_handlers(false).acquire(&path).expect("claim");
+    bencher.bench_local(|| pidfile::status_with("svc", &config).expect("status"));
+}
+
+#[divan::bench]
+fn status_of_a_missing_pidfile(bencher: divan::Bencher) {
+    let dir = scratch();
+    let config = Config::new(dir.path(), "bench");
+    bencher.bench_local(|| pidfile::status_with("svc", &config).expect("status"));
+}
