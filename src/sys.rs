@@ -101,15 +101,15 @@ fn read_lock_table() -> Option<String> {
     let mut capacity = 64 * 1024;
     loop {
         let file = rustix::fs::open("/proc/locks", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-        let mut buffer = vec![0u8; capacity];
+        // Read into the spare capacity: zeroing a buffer this size would cost more than the read.
+        let mut buffer = Vec::with_capacity(capacity);
         let read = loop {
-            match rustix::io::read(&file, &mut buffer) {
+            match rustix::io::read(&file, rustix::buffer::spare_capacity(&mut buffer)) {
                 Err(Errno::INTR) => continue,
                 result => break result.ok()?,
             }
         };
         if read < capacity {
-            buffer.truncate(read);
             return String::from_utf8(buffer).ok();
         }
         capacity = capacity.checked_mul(4).filter(|&capacity| capacity <= 64 << 20)?;
