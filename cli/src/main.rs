@@ -6,6 +6,8 @@
 // The C `main` below replaces Rust's runtime start-up, which would spend a good part of a `pidfile status` run
 // finding the main thread's stack (glibc parses /proc/self/maps for it) to report stack overflows nicely.
 #![cfg_attr(not(test), no_main)]
+// In test builds the harness's entry point replaces ours, so what only ours reaches looks unused there.
+#![cfg_attr(test, allow(dead_code))]
 
 mod common;
 mod get;
@@ -165,7 +167,6 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 /// `Cli::parse()`, less the freeing of clap's description of the command line, which costs a quarter of a
 /// `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
-#[cfg_attr(test, allow(dead_code))] // the test harness brings its own entry point
 fn parse_arguments() -> Cli {
     let mut command = Cli::command();
     let matches = command
@@ -177,7 +178,6 @@ fn parse_arguments() -> Cli {
     cli
 }
 
-#[cfg_attr(test, allow(dead_code))]
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let settings = Settings::resolve(cli.dir, cli.instance, cli.config.as_deref(), cli.verbose)?;
     match cli.command {
