@@ -162,6 +162,8 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
             failure.code
         }
     };
+    // Rust's runtime would flush standard output after `main`; without it, this does.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     std::ffi::c_int::from(code)
 }
 
