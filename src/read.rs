@@ -51,9 +51,14 @@ pub enum Status {
     NotRunning,
 }
 
-/// Parses a pidfile's content: ASCII decimal digits, optionally surrounded by whitespace, naming a pid that can
-/// exist (1 to the largest pid Linux allows). Signs, other characters, several numbers, zero and overflow are
-/// refused.
+/// Parses a pidfile's content: ASCII decimal digits, optionally surrounded by ASCII whitespace (space, tab,
+/// newline, carriage return, form feed), naming a pid that can exist (1 to the largest pid Linux allows). Signs,
+/// other characters, several numbers, zero and overflow are refused.
+///
+/// ```
+/// assert_eq!(pidfile::parse_pid(b"72\n"), Some(72));
+/// assert_eq!(pidfile::parse_pid(b"-1"), None);
+/// ```
 pub fn parse_pid(content: &[u8]) -> Option<u32> {
     let digits = content.trim_ascii();
     if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
