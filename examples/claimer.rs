@@ -31,6 +31,10 @@
 //! | `fork-acquire PATH`          | forks a child that tries `PidFile::acquire(PATH)`, prints its result and exits normally; waits for it |
 //! | `fork-drop`                  | forks a child that drops the guards kept by `acquire` and exits normally; waits for it |
 //! | `fork-hold`                  | forks a child that keeps the inherited descriptors for 30 seconds; prints `child PID` |
+//! | `fork-term`                  | forks a child that sends itself SIGTERM; waits and prints `child signal N` |
+//! | `shell COMMAND`              | runs `sh -c COMMAND` (a program exec'd from here) and prints `shell STATUS` |
+//! | `fsize-limit BYTES`          | limits the size of files this process writes (RLIMIT_FSIZE)             |
+//! | `ignore-sigxfsz`             | ignores SIGXFSZ, so that writing past the limit fails instead of killing |
 //! | `exit CODE`                  | `std::process::exit(CODE)`                                              |
 
 use std::io::{Read, Write};
@@ -105,6 +109,24 @@ fn main() {
             "fork-acquire" => fork_acquire(arg()),
             "fork-drop" => fork_drop(&mut guards),
             "fork-hold" => fork_hold(),
+            "fork-term" => fork_term(),
+            "shell" => {
+                let status = std::process::Command::new("sh").args(["-c", arg()]).status();
+                say(&format!("shell {:?}", status.map_err(|e| e.to_string())));
+            }
+            "fsize-limit" => {
+                let bytes = arg().parse().unwrap_or(0);
+                let limit = rustix::process::Rlimit {
+                    current: Some(bytes),
+                    maximum: Some(bytes),
+                };
+                rustix::process::setrlimit(rustix::process::Resource::Fsize, limit)
+                    .unwrap_or_else(|e| fail(&e.to_string()));
+            }
+            "ignore-sigxfsz" => {
+                // SAFETY: setting a signal to be ignored has no handler code to be unsafe about.
+                unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+            }
             "exit" => exit(arg().parse().unwrap_or(0)),
             other => fail(&format!("unknown step {other}")),
         }
@@ -199,6 +221,32 @@ fn fork_drop(guards: &mut Vec<PidFile>) {
             let mut status = 0;
             // SAFETY: waits for the child just forked.
             unsafe { libc::waitpid(child, &mut status, 0) };
+        }
+    }
+}
+
+fn fork_term() {
+    // SAFETY: the child only signals itself; this program runs no other threads.
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: plain system calls on this process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            exit(0)
+        }
+        -1 => fail("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child just forked.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            say(&format!(
+                "child signal {}",
+                if libc::WIFSIGNALED(status) {
+                    libc::WTERMSIG(status)
+                } else {
+                    0
+                }
+            ));
         }
     }
 }
