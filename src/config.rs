@@ -185,14 +185,14 @@ pub fn set_config(config: Config) -> Result<(), Error> {
 /// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
 /// application's configuration.
 #[derive(Debug, Default, serde::Deserialize)]
-struct ConfigFile {
+pub(crate) struct ConfigFile {
     instance_name: Option<String>,
     pid_dir: Option<PathBuf>,
     canonical: Option<CanonicalSection>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct CanonicalSection {
+pub(crate) struct CanonicalSection {
     pid_dir: Option<PathBuf>,
 }
 
@@ -226,7 +226,7 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
 }
 
 /// Parses the text of a configuration file; an error carries its line (from 1) and a one-line message.
-fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> {
+pub(crate) fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> {
     let file: ConfigFile = toml::from_str(text).map_err(|error| {
         let line = error.span().map(|span| line_of(text, span.start));
         (line, error.message().trim().replace('\n', " "))

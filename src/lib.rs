@@ -145,6 +145,16 @@ pub use crate::error::Error;
 pub use crate::pidfile::{Builder, PidFile};
 pub use crate::read::{Status, parse_pid};
 
+/// Entry points for the fuzz targets in `fuzz/`: not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses the text of a configuration file as the one named by `PIDFILE_CONFIG` is parsed. An error carries
+    /// the line it is about (from 1) when it has one.
+    pub fn parse_config_text(text: &str) -> Result<(), (Option<usize>, String)> {
+        crate::config::parse_config_file(text).map(drop)
+    }
+}
+
 /// The pidfiles claimed by [`make_pidfile`], held until the process ends or [`remove_pidfile`] lets one go.
 static CLAIMED: Mutex<Vec<PidFile>> = Mutex::new(Vec::new());
 
