@@ -79,6 +79,18 @@ pub enum Error {
         pid: Option<u32>,
     },
 
+    /// The pidfile's directory is writable by every user and lacks the sticky bit, so anyone could remove or
+    /// replace the pidfile and start a second instance: no claim is made there. (`/tmp` and `/var/tmp` have the
+    /// sticky bit and are fine.)
+    #[error(
+        "refusing to claim a pidfile in {}: the directory is world-writable without the sticky bit, so anyone could replace the pidfile",
+        dir.display()
+    )]
+    InsecureDirectory {
+        /// The directory.
+        dir: PathBuf,
+    },
+
     /// The pidfile kept changing under us (removed or replaced every time it was locked); given up after many
     /// attempts.
     #[error("PID file {} kept being replaced while it was being claimed", path.display())]

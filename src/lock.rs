@@ -38,6 +38,7 @@ pub(crate) struct Claimed {
 /// Claims the pidfile at `path` for the process `pid`, creating it with permissions `mode` (less the umask).
 pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> {
     let path = absolute(path)?;
+    refuse_insecure_directory(&path)?;
     let mode = Mode::from_bits_truncate(mode);
     for _ in 0..MAX_ATTEMPTS {
         match attempt(&path, mode, pid)? {
@@ -46,6 +47,32 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
         }
     }
     Err(Error::Unstable { path })
+}
+
+/// Refuses a directory that every user may write to without the sticky bit: there anyone can rename another's
+/// file away, and a lock on a file that no longer has the pidfile's name protects nothing. A directory is checked
+/// at the first claim in it; the answer is kept for the life of the process, so later claims cost nothing.
+fn refuse_insecure_directory(path: &Path) -> Result<(), Error> {
+    static SAFE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let mut safe = SAFE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if safe.iter().any(|known| known == dir) {
+        return Ok(());
+    }
+    let stat = match rustix::fs::stat(dir) {
+        Ok(stat) => stat,
+        // A missing directory is reported by the open, naming it.
+        Err(_) => return Ok(()),
+    };
+    let world_writable = stat.st_mode & 0o002 != 0;
+    let sticky = stat.st_mode & 0o1000 != 0;
+    if world_writable && !sticky {
+        return Err(Error::InsecureDirectory { dir: dir.to_owned() });
+    }
+    safe.push(dir.to_owned());
+    Ok(())
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {

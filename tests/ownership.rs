@@ -128,3 +128,27 @@ fn symlink_planted_by_another_user_is_not_followed() {
     );
     assert_eq!(std::fs::read_to_string(&ours).unwrap(), "precious\n");
 }
+
+#[test]
+fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path().join("open-dir.pid");
+    let error = pidfile::PidFile::acquire(&path).unwrap_err();
+    assert!(
+        matches!(&error, pidfile::Error::InsecureDirectory { dir: found } if found == dir.path()),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("world-writable without the sticky bit"),
+        "{error}"
+    );
+    assert!(!path.exists(), "nothing may be created there");
+    // Reading stays possible, and the same directory with the sticky bit is fine.
+    assert_eq!(
+        pidfile::status_with("open", &pidfile::Config::new(dir.path(), "x")).unwrap(),
+        pidfile::Status::NotRunning
+    );
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    pidfile::PidFile::acquire(&path).unwrap().release().unwrap();
+}
