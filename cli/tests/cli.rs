@@ -666,3 +666,72 @@ fn every_subcommand_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn status_commands_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_pid() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let place = Arc::new(Place::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    // The supervisor of the service now running (0 when none) in the low 32 bits, and a count of changes in the
+    // high bits, so that a check can tell whether the service changed while it looked.
+    let current = Arc::new(AtomicU64::new(0));
+    let set_current = |current: &AtomicU64, pid: u32| {
+        let changes = (current.load(Ordering::SeqCst) >> 32) + 1;
+        current.store(changes << 32 | u64::from(pid), Ordering::SeqCst);
+    };
+    let checker = {
+        let (place, stop, current) = (Arc::clone(&place), Arc::clone(&stop), Arc::clone(&current));
+        std::thread::spawn(move || {
+            let mut conclusive = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let before = current.load(Ordering::SeqCst);
+                let output = place.run(&["status", "busy", "--json"]);
+                let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+                let Some(pid) = report["pid"].as_u64().filter(|_| report["state"] == "running") else {
+                    continue;
+                };
+                // Right answers: the supervisor (before it writes its command's pid) or its command.
+                let supervisor = before as u32;
+                let parent = parent_of(pid as u32);
+                if current.load(Ordering::SeqCst) != before || (pid as u32 != supervisor && parent.is_none()) {
+                    continue; // the service changed while we looked, or its command is gone: cannot tell
+                }
+                assert!(
+                    pid as u32 == supervisor || parent == Some(supervisor),
+                    "status saw pid {pid} (parent {parent:?}) while supervisor {supervisor} ran"
+                );
+                conclusive += 1;
+            }
+            conclusive
+        })
+    };
+    for start in 0..25 {
+        let mut child = place
+            .command(&["run", "busy", "--", "sh", "-c", "echo ready; cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        set_current(&current, child.id());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "start {start} failed while checks ran");
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "start {start}");
+        set_current(&current, 0);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let conclusive = checker.join().unwrap();
+    assert!(
+        conclusive > 10,
+        "too few checks ran alongside the starts ({conclusive})"
+    );
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
