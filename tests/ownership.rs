@@ -152,3 +152,99 @@ fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     pidfile::PidFile::acquire(&path).unwrap().release().unwrap();
 }
+
+/// Runs a shell command as `nobody`, to plant something in the shared directory.
+fn plant(script: &str, path: &Path) {
+    let status = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "planting with {script:?} failed");
+}
+
+/// Every operation on a pidfile path where something hostile stands: the errors must name what was found, and the
+/// thing must be left as it was, without a hang.
+fn every_operation_refuses(dir: &Path, found: &str) {
+    let config = pidfile::Config::new(dir, "t");
+    let results = within_seconds(10, move || {
+        vec![
+            pidfile::make_pidfile_with("svc", &config).map(drop),
+            pidfile::get_pid_with("svc", &config).map(drop),
+            pidfile::status_with("svc", &config).map(drop),
+            pidfile::remove_pidfile_with("svc", &config),
+        ]
+    });
+    for result in results {
+        let error = result.expect_err("a hostile file was accepted");
+        assert!(
+            matches!(&error, pidfile::Error::NotAPidFile { found: what, .. } if what == found),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(found), "{error}");
+    }
+}
+
+fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(work()));
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(seconds))
+        .expect("the call hung")
+}
+
+#[test]
+fn fifo_planted_by_another_user_is_refused_without_blocking() {
+    let Some(dir) = sticky_dir() else { return };
+    let path = dir.path().join("t-svc.pid");
+    plant("mkfifo -m 666 \"$0\"", &path);
+    every_operation_refuses(dir.path(), "a FIFO");
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::symlink_metadata(&path).unwrap().file_type()
+    ));
+}
+
+#[test]
+fn hard_link_planted_by_another_user_is_refused_and_left_alone() {
+    let Some(dir) = sticky_dir() else { return };
+    let path = dir.path().join("t-svc.pid");
+    plant("echo 1 > \"$0.orig\" && ln \"$0.orig\" \"$0\"", &path);
+    every_operation_refuses(dir.path(), "a file with 2 hard links");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+}
+
+#[test]
+fn file_planted_by_another_user_naming_our_own_pid_or_with_mode_0666_is_replaced_not_believed() {
+    let Some(dir) = sticky_dir() else { return };
+    let config = pidfile::Config::new(dir.path(), "t");
+    let path = dir.path().join("t-svc.pid");
+    for content in [format!("{}", std::process::id()), "1".to_owned()] {
+        plant(&format!("echo {content} > \"$0\"; chmod 666 \"$0\""), &path);
+        let planted = std::fs::File::open(&path).unwrap();
+        assert_eq!(
+            pidfile::get_pid_with("svc", &config).unwrap(),
+            Some(content.parse().unwrap())
+        );
+        // Its word is not taken: not running, whatever it names.
+        assert_eq!(
+            pidfile::status_with("svc", &config).unwrap(),
+            pidfile::Status::Stale {
+                pid: Some(content.parse().unwrap())
+            }
+        );
+        let guard = pidfile::PidFile::acquire(&path).unwrap();
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut &planted, &mut old).unwrap();
+        assert_eq!(old, format!("{content}\n"), "the planted file was written into");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap()),
+            0
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o002,
+            0,
+            "our file is world-writable"
+        );
+        guard.release().unwrap();
+    }
+}
