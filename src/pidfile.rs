@@ -145,7 +145,8 @@ impl PidFile {
     /// The file is created if missing, and taken over if stale (left by a process that died). Fails with
     /// [`Error::AlreadyRunning`] when another process holds it, naming that process's pid when the file does;
     /// with [`Error::NotAPidFile`] when a symbolic link, a directory, a FIFO or a hard-linked file stands at the
-    /// path (left untouched); with [`Error::NoSuchDirectory`] when the directory is missing.
+    /// path (left untouched); with [`Error::NoSuchDirectory`] when the directory is missing; with
+    /// [`Error::InsecureDirectory`] in a directory every user may write to without the sticky bit.
     pub fn acquire(path: impl AsRef<Path>) -> Result<PidFile, Error> {
         Builder::default().acquire(path)
     }
