@@ -5,22 +5,11 @@ mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use pidfile::{Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with};
 
 fn config_in(dir: &Path) -> Config {
     Config::new(dir, "bad")
-}
-
-/// Runs `work` on a thread and fails the test, instead of hanging it, if it does not finish in time.
-fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || sender.send(work()));
-    receiver
-        .recv_timeout(Duration::from_secs(seconds))
-        .expect("the call hung")
 }
 
 #[test]
@@ -134,7 +123,7 @@ fn fifo_at_the_path_is_refused_without_hanging() {
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
     rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
-    let results = within_seconds(10, move || {
+    let results = common::within_seconds(10, move || {
         [
             make_pidfile_with("svc", &config).unwrap_err(),
             get_pid_with("svc", &config).unwrap_err(),

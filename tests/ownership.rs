@@ -36,13 +36,6 @@ fn sticky_dir() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
-fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
-
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -51,7 +44,7 @@ fn arg(path: &Path) -> &str {
 fn stale_file_of_root_that_we_may_not_replace_is_an_error_naming_the_owner() {
     let Some(dir) = sticky_dir() else { return };
     let path = dir.path().join("root-owned.pid");
-    let content = format!("{}\n", dead_pid());
+    let content = format!("{}\n", common::dead_pid());
     std::fs::write(&path, &content).unwrap();
     let lines = as_nobody(&["acquire", arg(&path)]);
     assert_eq!(
@@ -167,7 +160,7 @@ fn plant(script: &str, path: &Path) {
 /// thing must be left as it was, without a hang.
 fn every_operation_refuses(dir: &Path, found: &str) {
     let config = pidfile::Config::new(dir, "t");
-    let results = within_seconds(10, move || {
+    let results = common::within_seconds(10, move || {
         vec![
             pidfile::make_pidfile_with("svc", &config).map(drop),
             pidfile::get_pid_with("svc", &config).map(drop),
@@ -183,14 +176,6 @@ fn every_operation_refuses(dir: &Path, found: &str) {
         );
         assert!(error.to_string().contains(found), "{error}");
     }
-}
-
-fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || sender.send(work()));
-    receiver
-        .recv_timeout(std::time::Duration::from_secs(seconds))
-        .expect("the call hung")
 }
 
 #[test]

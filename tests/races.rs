@@ -48,24 +48,6 @@ fn waiting_at(barrier: &File) -> usize {
         .count()
 }
 
-/// A live process that is not a claimer, killed when dropped.
-struct Bystander(std::process::Child);
-
-impl Drop for Bystander {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A pid that no process has: a child that has been reaped.
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
-
 /// Plays `rounds` rounds of `claimers` processes that wait at a barrier and then all claim `path` at once, each
 /// round from `start`. Each round must have exactly one winner, which wrote its pid and removed the file at exit,
 /// and every loser must name the winner or, counted apart, nobody: never another pid.
@@ -73,16 +55,16 @@ fn contest(claimers: usize, rounds: usize, start: Start) -> Tally {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("race.pid");
     let barrier_path = dir.path().join("barrier");
-    let bystander = Bystander(std::process::Command::new("sleep").arg("600").spawn().unwrap());
+    let bystander = common::Bystander::start();
     let mut tally = Tally::default();
     for round in 0..rounds {
         match start {
             Start::Fresh => {}
-            Start::Stale => std::fs::write(&path, format!("{}\n", dead_pid())).unwrap(),
+            Start::Stale => std::fs::write(&path, format!("{}\n", common::dead_pid())).unwrap(),
             Start::Empty => std::fs::write(&path, "").unwrap(),
             Start::Garbage => std::fs::write(&path, "garbage, and longer than any pid\n").unwrap(),
             Start::ReusedPid => {
-                std::fs::write(&path, format!("{}\n", bystander.0.id())).unwrap();
+                std::fs::write(&path, format!("{}\n", bystander.pid())).unwrap();
                 let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
                 File::options()
                     .write(true)

@@ -7,36 +7,17 @@ mod common;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use pidfile::{Config, Error, PidFile, Status, pidfile_path_with, status_with};
-
-/// A live process that is not ours to claim: `sleep`, killed when dropped.
-struct Sleeper(Child);
-
-impl Sleeper {
-    fn start() -> Sleeper {
-        Sleeper(Command::new("sleep").arg("30").spawn().unwrap())
-    }
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn live_process_that_started_before_the_file_was_written_is_running() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new(dir.path(), "old");
     let path = pidfile_path_with("svc", &config).unwrap();
-    let service = Sleeper::start();
+    let service = common::Bystander::start();
     std::thread::sleep(Duration::from_millis(30));
     std::fs::write(&path, format!("{}\n", service.pid())).unwrap();
 
@@ -63,7 +44,7 @@ fn pid_reused_by_a_process_started_after_the_file_was_written_is_stale() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new(dir.path(), "reused");
     let path = pidfile_path_with("svc", &config).unwrap();
-    let unrelated = Sleeper::start();
+    let unrelated = common::Bystander::start();
     std::fs::write(&path, format!("{}\n", unrelated.pid())).unwrap();
     // As if the file had been written an hour ago, by a process long gone whose pid `sleep` now has.
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -97,9 +78,7 @@ fn dead_pid_and_our_own_pid_are_stale() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new(dir.path(), "dead");
     let path = pidfile_path_with("svc", &config).unwrap();
-    let mut gone = Command::new("true").spawn().unwrap();
-    let gone_pid = gone.id();
-    gone.wait().unwrap();
+    let gone_pid = common::dead_pid();
     for pid in [gone_pid, std::process::id()] {
         std::fs::write(&path, format!("{pid}\n")).unwrap();
         assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(pid) });

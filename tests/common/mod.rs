@@ -1,4 +1,5 @@
-//! What the integration tests share: the `claimer` helper process, and unique names.
+//! What the integration tests share: the `claimer` helper process, bystander processes, dead pids, unique names
+//! and time limits.
 
 #![allow(dead_code)]
 
@@ -130,4 +131,41 @@ pub fn wait_for_value<T>(mut probe: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("timed out waiting for a value");
+}
+
+/// A pid that no process has: a child that has been reaped.
+pub fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// A live process that is not ours to claim for (`sleep`), killed when dropped.
+pub struct Bystander(pub Child);
+
+impl Bystander {
+    pub fn start() -> Bystander {
+        Bystander(Command::new("sleep").arg("600").spawn().unwrap())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `work` on a thread and fails the test, instead of hanging it, if it does not finish in time.
+pub fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(work()));
+    receiver
+        .recv_timeout(Duration::from_secs(seconds))
+        .expect("the call hung")
 }
