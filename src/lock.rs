@@ -41,9 +41,8 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
     refuse_insecure_directory(&path)?;
     let mode = Mode::from_bits_truncate(mode);
     for _ in 0..MAX_ATTEMPTS {
-        match attempt(&path, mode, pid)? {
-            Some(claimed) => return Ok(claimed),
-            None => continue,
+        if let Some(claimed) = attempt(&path, mode, pid)? {
+            return Ok(claimed);
         }
     }
     Err(Error::Unstable { path })

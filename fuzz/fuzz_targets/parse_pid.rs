@@ -9,7 +9,15 @@ fuzz_target!(|content: &[u8]| {
         assert!((1..=4_194_304).contains(&pid), "accepted {pid} from {content:?}");
         let digits: Vec<u8> = content.iter().copied().filter(u8::is_ascii_digit).collect();
         let significant: Vec<u8> = digits.iter().copied().skip_while(|&digit| digit == b'0').collect();
-        assert_eq!(significant, pid.to_string().into_bytes(), "accepted {pid} from {content:?}");
-        assert!(content.iter().all(|byte| byte.is_ascii_digit() || byte.is_ascii_whitespace()));
+        assert_eq!(
+            significant,
+            pid.to_string().into_bytes(),
+            "accepted {pid} from {content:?}"
+        );
+        assert!(
+            content
+                .iter()
+                .all(|byte| byte.is_ascii_digit() || byte.is_ascii_whitespace())
+        );
     }
 });
