@@ -55,7 +55,8 @@ pub struct PidFile {
     claimed: Claimed,
     c_path: CString,
     pid: u32,
-    fork_generation: u64,
+    /// The process that claimed the file, the only one that may remove it (not a forked child).
+    owner: u32,
     registration: Option<Registration>,
     removed: bool,
 }
@@ -118,14 +119,13 @@ impl Builder {
     /// Claims the pidfile at `path` for this process. See [`PidFile::acquire`].
     pub fn acquire(&self, path: impl AsRef<Path>) -> Result<PidFile, Error> {
         let pid = sys::current_pid();
-        let fork_generation = sys::fork_generation();
         let claimed = lock::claim(path.as_ref(), self.mode, pid)?;
         let c_path = sys::c_path(&claimed.path)?;
         let mut guard = PidFile {
             claimed,
             c_path,
             pid,
-            fork_generation,
+            owner: pid,
             registration: None,
             removed: false,
         };
@@ -197,7 +197,7 @@ impl PidFile {
             return Ok(());
         }
         let mut result = Ok(());
-        if self.fork_generation == sys::fork_generation() && sys::path_names(&self.c_path, self.claimed.id) {
+        if sys::current_pid() == self.owner && sys::path_names(&self.c_path, self.claimed.id) {
             result = rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
                 .or_else(|error| {
                     if error == rustix::io::Errno::NOENT {

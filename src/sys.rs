@@ -210,7 +210,7 @@ extern "C" fn count_fork_in_child() {
 }
 
 /// The number of forks between the start of the process and now, as seen by this process.
-pub(crate) fn fork_generation() -> u64 {
+fn fork_generation() -> u64 {
     WATCH_FORKS.call_once(|| {
         // SAFETY: registers a handler that only increments an atomic, which is safe in a freshly forked child.
         // pthread_atfork can only fail for lack of memory, and then the cached pid is simply never trusted across
