@@ -94,17 +94,9 @@ fn symlink_at_the_path_is_not_followed_and_its_target_is_untouched() {
     std::fs::write(&target, "precious data\n").unwrap();
     std::os::unix::fs::symlink(&target, &path).unwrap();
 
-    let errors = [
-        make_pidfile_with("svc", &config).unwrap_err(),
-        get_pid_with("svc", &config).unwrap_err(),
-        status_with("svc", &config).unwrap_err(),
-        pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
-    ];
+    let errors = common::errors_of_every_operation("svc", &config);
+    common::assert_refused_as(&errors, "a symbolic link");
     for error in errors {
-        assert!(
-            matches!(&error, Error::NotAPidFile { found, .. } if found == "a symbolic link"),
-            "{error:?}"
-        );
         assert!(error.to_string().contains(path.to_str().unwrap()), "{error}");
     }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious data\n");
@@ -123,20 +115,7 @@ fn fifo_at_the_path_is_refused_without_hanging() {
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
     rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
-    let results = common::within_seconds(10, move || {
-        [
-            make_pidfile_with("svc", &config).unwrap_err(),
-            get_pid_with("svc", &config).unwrap_err(),
-            status_with("svc", &config).unwrap_err(),
-            pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
-        ]
-    });
-    for error in results {
-        assert!(
-            matches!(&error, Error::NotAPidFile { found, .. } if found == "a FIFO"),
-            "{error:?}"
-        );
-    }
+    common::assert_refused_as(&common::errors_of_every_operation("svc", &config), "a FIFO");
     assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
 }
 
@@ -147,17 +126,7 @@ fn directory_at_the_path_is_refused() {
     let path = pidfile_path_with("svc", &config).unwrap();
     std::fs::create_dir(&path).unwrap();
     std::fs::write(path.join("inside"), "x").unwrap();
-    for error in [
-        make_pidfile_with("svc", &config).unwrap_err(),
-        get_pid_with("svc", &config).unwrap_err(),
-        status_with("svc", &config).unwrap_err(),
-        pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
-    ] {
-        assert!(
-            matches!(&error, Error::NotAPidFile { found, .. } if found == "a directory"),
-            "{error:?}"
-        );
-    }
+    common::assert_refused_as(&common::errors_of_every_operation("svc", &config), "a directory");
     assert_eq!(std::fs::read_to_string(path.join("inside")).unwrap(), "x");
 }
 
@@ -169,16 +138,10 @@ fn hard_linked_file_is_refused_and_both_names_keep_their_content() {
     let other_name = dir.path().join("other-name");
     std::fs::write(&other_name, "1\n").unwrap();
     std::fs::hard_link(&other_name, &path).unwrap();
-    for error in [
-        make_pidfile_with("svc", &config).unwrap_err(),
-        get_pid_with("svc", &config).unwrap_err(),
-        pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
-    ] {
-        assert!(
-            matches!(&error, Error::NotAPidFile { found, .. } if found == "a file with 2 hard links"),
-            "{error:?}"
-        );
-    }
+    common::assert_refused_as(
+        &common::errors_of_every_operation("svc", &config),
+        "a file with 2 hard links",
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
     assert_eq!(std::fs::metadata(&other_name).unwrap().nlink(), 2);
 }
@@ -188,12 +151,7 @@ fn missing_pid_dir_is_named_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir");
     let config = config_in(&missing);
-    for error in [
-        make_pidfile_with("svc", &config).unwrap_err(),
-        get_pid_with("svc", &config).unwrap_err(),
-        status_with("svc", &config).unwrap_err(),
-        pidfile::remove_pidfile_with("svc", &config).unwrap_err(),
-    ] {
+    for error in common::errors_of_every_operation("svc", &config) {
         assert!(
             matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing),
             "{error:?}"

@@ -196,20 +196,25 @@ fn start_stop_daemon() -> Command {
     peer("start-stop-daemon", "dpkg")
 }
 
+/// The exit code of `start-stop-daemon --status --pidfile PATH`.
+fn ssd_status(path: &Path) -> Option<i32> {
+    start_stop_daemon()
+        .arg("--status")
+        .arg("--pidfile")
+        .arg(path)
+        .status()
+        .unwrap()
+        .code()
+}
+
 #[test]
 fn start_stop_daemon_status_and_stop_work_on_our_pidfile() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ssd.pid");
     let mut service = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "sleep", "30"]));
     assert_eq!(service.line(), format!("won {}", service.pid()));
-    let status = start_stop_daemon()
-        .arg("--status")
-        .arg("--pidfile")
-        .arg(&path)
-        .status()
-        .unwrap();
     assert_eq!(
-        status.code(),
+        ssd_status(&path),
         Some(0),
         "start-stop-daemon should see our service running"
     );
@@ -226,13 +231,7 @@ fn start_stop_daemon_status_and_stop_work_on_our_pidfile() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(ended.signal(), Some(15));
     assert!(!path.exists(), "our SIGTERM handler should have removed the pidfile");
-    let status = start_stop_daemon()
-        .arg("--status")
-        .arg("--pidfile")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert_ne!(status.code(), Some(0));
+    assert_ne!(ssd_status(&path), Some(0));
 }
 
 #[test]

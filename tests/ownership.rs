@@ -159,23 +159,8 @@ fn plant(script: &str, path: &Path) {
 /// Every operation on a pidfile path where something hostile stands: the errors must name what was found, and the
 /// thing must be left as it was, without a hang.
 fn every_operation_refuses(dir: &Path, found: &str) {
-    let config = pidfile::Config::new(dir, "t");
-    let results = common::within_seconds(10, move || {
-        vec![
-            pidfile::make_pidfile_with("svc", &config).map(drop),
-            pidfile::get_pid_with("svc", &config).map(drop),
-            pidfile::status_with("svc", &config).map(drop),
-            pidfile::remove_pidfile_with("svc", &config),
-        ]
-    });
-    for result in results {
-        let error = result.expect_err("a hostile file was accepted");
-        assert!(
-            matches!(&error, pidfile::Error::NotAPidFile { found: what, .. } if what == found),
-            "{error:?}"
-        );
-        assert!(error.to_string().contains(found), "{error}");
-    }
+    let errors = common::errors_of_every_operation("svc", &pidfile::Config::new(dir, "t"));
+    common::assert_refused_as(&errors, found);
 }
 
 #[test]

@@ -65,13 +65,7 @@ fn contest(claimers: usize, rounds: usize, start: Start) -> Tally {
             Start::Garbage => std::fs::write(&path, "garbage, and longer than any pid\n").unwrap(),
             Start::ReusedPid => {
                 std::fs::write(&path, format!("{}\n", bystander.pid())).unwrap();
-                let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-                File::options()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_modified(hour_ago)
-                    .unwrap();
+                common::backdate_an_hour(&path);
             }
         }
         let barrier = File::create(&barrier_path).unwrap();

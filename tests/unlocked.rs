@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use pidfile::{Config, Error, PidFile, Status, pidfile_path_with, status_with};
 
@@ -47,13 +47,7 @@ fn pid_reused_by_a_process_started_after_the_file_was_written_is_stale() {
     let unrelated = common::Bystander::start();
     std::fs::write(&path, format!("{}\n", unrelated.pid())).unwrap();
     // As if the file had been written an hour ago, by a process long gone whose pid `sleep` now has.
-    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(hour_ago)
-        .unwrap();
+    common::backdate_an_hour(&path);
 
     assert_eq!(
         status_with("svc", &config).unwrap(),

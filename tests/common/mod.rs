@@ -169,3 +169,43 @@ pub fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T 
         .recv_timeout(Duration::from_secs(seconds))
         .expect("the call hung")
 }
+
+/// The errors of every operation on the pidfile of `service` under `config`: a claim, `get_pid`, `status` and a
+/// removal. Each must fail, and none may hang.
+pub fn errors_of_every_operation(service: &str, config: &pidfile::Config) -> Vec<pidfile::Error> {
+    let (service, config) = (service.to_owned(), config.clone());
+    let results = within_seconds(10, move || {
+        [
+            ("make_pidfile", pidfile::make_pidfile_with(&service, &config).map(drop)),
+            ("get_pid", pidfile::get_pid_with(&service, &config).map(drop)),
+            ("status", pidfile::status_with(&service, &config).map(drop)),
+            ("remove_pidfile", pidfile::remove_pidfile_with(&service, &config)),
+        ]
+    });
+    results
+        .into_iter()
+        .map(|(operation, result)| result.err().unwrap_or_else(|| panic!("{operation} succeeded")))
+        .collect()
+}
+
+/// Asserts that every error refuses the path for what stands there, `found`, and says so in its message.
+pub fn assert_refused_as(errors: &[pidfile::Error], found: &str) {
+    for error in errors {
+        assert!(
+            matches!(error, pidfile::Error::NotAPidFile { found: what, .. } if what == found),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(found), "{error}");
+    }
+}
+
+/// Sets the file's modification time an hour back, as if it had been written then.
+pub fn backdate_an_hour(path: &Path) {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+}
