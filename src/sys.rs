@@ -138,10 +138,16 @@ fn find_lock(table: &str, id: FileId) -> LockProbe {
 
 /// The parent of process `pid`, from `/proc/PID/stat`.
 pub(crate) fn parent_of(pid: u32) -> Option<u32> {
+    // fields[0] is field 3 (state), fields[1] field 4 (ppid).
+    proc_stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The fields of `/proc/PID/stat` from field 3 (the state) on. The command name (field 2) is in parentheses and
+/// may hold anything, spaces and parentheses included, so the fields are counted after the last `)`.
+fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 1..];
-    // After the name come field 3 (state) and field 4 (ppid).
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Whether a process lives, and when it started.
@@ -166,16 +172,11 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
     if let Err(Errno::SRCH) = rustix::process::test_kill_process(raw) {
         return Liveness::Dead;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(fields) = proc_stat_fields(pid) else {
         return Liveness::Alive { started: None };
     };
-    // The command name (field 2) is in parentheses and may hold anything, so fields are counted after the last ')'.
-    let Some(after_name) = stat.rfind(')').map(|end| &stat[end + 1..]) else {
-        return Liveness::Alive { started: None };
-    };
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
     // fields[0] is field 3 (state); field 22 (starttime, in clock ticks since boot) is fields[19].
-    if matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x")) {
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) {
         return Liveness::Dead;
     }
     let started = fields
