@@ -697,8 +697,11 @@ fn status_commands_running_hard_during_starts_never_make_a_start_fail_nor_report
                 // Right answers: the supervisor (before it writes its command's pid) or its command.
                 let supervisor = before as u32;
                 let parent = parent_of(pid as u32);
-                if current.load(Ordering::SeqCst) != before || (pid as u32 != supervisor && parent.is_none()) {
-                    continue; // the service changed while we looked, or its command is gone: cannot tell
+                // Cannot tell when the service changed while we looked, when a start had begun before the test
+                // could note its supervisor, or when the command is gone.
+                let changed = current.load(Ordering::SeqCst) != before;
+                if changed || supervisor == 0 || (pid as u32 != supervisor && parent.is_none()) {
+                    continue;
                 }
                 assert!(
                     pid as u32 == supervisor || parent == Some(supervisor),
