@@ -226,7 +226,7 @@ pub fn remove_pidfile(service: &str) -> Result<(), Error> {
     let Some((file, stat)) = read::open_for_reading(&path)? else {
         return Ok(());
     };
-    let seen = read::observe(&file, stat, &path)?;
+    let seen = read::observe(&file, stat, &path, false)?;
     match seen.pid {
         Some(pid) if pid == sys::current_pid() => unlink_if_same(&path, &seen.stat),
         Some(_) => Ok(()),
@@ -247,7 +247,7 @@ pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(),
     let Some((file, stat)) = read::open_for_reading(&path)? else {
         return Ok(());
     };
-    let seen = read::observe(&file, stat, &path)?;
+    let seen = read::observe(&file, stat, &path, false)?;
     if let sys::LockProbe::Locked { holder } = seen.lock {
         if holder != Some(sys::current_pid()) {
             return Err(Error::InUse { path, pid: seen.pid });

@@ -156,7 +156,7 @@ fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
 /// The error for a pidfile whose lock another process holds, naming that process when the file does.
 fn held_by_another(path: &Path, file: OwnedFd) -> Result<Error, Error> {
     let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
-    let seen = observe(&file, stat, path)?;
+    let seen = observe(&file, stat, path, true)?;
     Ok(Error::AlreadyRunning {
         path: path.to_owned(),
         pid: seen.holder_pid(),

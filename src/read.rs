@@ -161,8 +161,8 @@ impl Observation {
 
 /// Looks at an open pidfile until what it says is settled: a locked file is re-read until it holds its holder's
 /// pid (or a pid at all, after a while), and an empty unlocked file is re-read briefly in case a process is
-/// between creating and locking it.
-pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path) -> Result<Observation, Error> {
+/// between creating and locking it. `known_locked` says that the caller saw the lock held (its claim failed).
+pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path, known_locked: bool) -> Result<Observation, Error> {
     let start = Instant::now();
     let id = FileId::of(&stat);
     let mut pause = Duration::from_millis(1);
@@ -181,6 +181,14 @@ pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path) -> Result<Observ
                 (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
             }
             (LockProbe::Locked { .. }, None) => (waited >= HOLDER_WRITE_WAIT, false),
+            // A claim found the lock held, but the lock table did not show it (it can miss a line, or be missing):
+            // with no holder to compare with, a pid is confirmed only once its process has had time to write it
+            // and lives.
+            (LockProbe::Unlocked | LockProbe::Unknown, Some(pid)) if known_locked => {
+                let confirmed = waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead;
+                (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
+            }
+            (LockProbe::Unlocked | LockProbe::Unknown, None) if known_locked => (waited >= HOLDER_WRITE_WAIT, false),
             (LockProbe::Unlocked | LockProbe::Unknown, _) => (!content.is_empty() || waited >= STARTER_WAIT, false),
         };
         if settled {
@@ -202,7 +210,7 @@ pub(crate) fn get_pid_at(path: &Path) -> Result<Option<u32>, Error> {
     let Some((file, stat)) = open_for_reading(path)? else {
         return Ok(None);
     };
-    let seen = observe(&file, stat, path)?;
+    let seen = observe(&file, stat, path, false)?;
     match seen.pid {
         Some(pid) => Ok(Some(pid)),
         None => Err(corrupt(path, &seen.content)),
@@ -214,7 +222,7 @@ pub(crate) fn status_at(path: &Path) -> Result<Status, Error> {
     let Some((file, stat)) = open_for_reading(path)? else {
         return Ok(Status::NotRunning);
     };
-    let seen = observe(&file, stat, path)?;
+    let seen = observe(&file, stat, path, false)?;
     if seen.locked() {
         return Ok(Status::Running {
             pid: seen.holder_pid(),

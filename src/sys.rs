@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, CWD, FileType, Stat};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -87,33 +87,29 @@ pub(crate) enum LockProbe {
 ///
 /// Unlike trying the lock, this never disturbs a process that is claiming the file at the same moment. Both
 /// `flock` locks (ours, BSD pidfile(3), flock(1)) and `fcntl` locks count.
+///
+/// The kernel hands the table out a page per `read`, and each `read` resumes at a line number: when a lock listed
+/// before ours goes away between two reads, the lines shift and one is skipped. A lock that is held all along can
+/// so be missed by one pass, but hardly by several, so a file not found is looked for again before it is called
+/// unlocked.
 pub(crate) fn lock_probe(id: FileId) -> LockProbe {
-    match read_lock_table() {
-        Some(table) => find_lock(&table, id),
-        None => LockProbe::Unknown,
+    const PASSES: usize = 3;
+    let mut table = String::new();
+    for _ in 0..PASSES {
+        table.clear();
+        if read_lock_table(&mut table).is_err() {
+            return LockProbe::Unknown;
+        }
+        if let found @ LockProbe::Locked { .. } = find_lock(&table, id) {
+            return found;
+        }
     }
+    LockProbe::Unlocked
 }
 
-/// Reads `/proc/locks` in one `read`: the kernel builds the text of one call under its lock-table lock, so it is a
-/// consistent snapshot, while a read in several calls restarts each call at a line number and skips lines when
-/// locks come and go in between. A buffer the text fills is too small: it is read again with a larger one.
-fn read_lock_table() -> Option<String> {
-    let mut capacity = 64 * 1024;
-    loop {
-        let file = rustix::fs::open("/proc/locks", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-        // Read into the spare capacity: zeroing a buffer this size would cost more than the read.
-        let mut buffer = Vec::with_capacity(capacity);
-        let read = loop {
-            match rustix::io::read(&file, rustix::buffer::spare_capacity(&mut buffer)) {
-                Err(Errno::INTR) => continue,
-                result => break result.ok()?,
-            }
-        };
-        if read < capacity {
-            return String::from_utf8(buffer).ok();
-        }
-        capacity = capacity.checked_mul(4).filter(|&capacity| capacity <= 64 << 20)?;
-    }
+fn read_lock_table(table: &mut String) -> std::io::Result<usize> {
+    use std::io::Read;
+    std::fs::File::open("/proc/locks")?.read_to_string(table)
 }
 
 /// Finds the lock held on `id` in the text of `/proc/locks`, whose lines read
