@@ -61,15 +61,18 @@ pub enum Status {
 /// ```
 pub fn parse_pid(content: &[u8]) -> Option<u32> {
     let digits = content.trim_ascii();
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let value = digits
+    // Leading zeros do not count; more than 7 significant digits is above the largest pid, and would overflow.
+    let significant = &digits[digits.iter().take_while(|&&digit| digit == b'0').count()..];
+    if significant.len() > 7 {
+        return None;
+    }
+    let value = significant
         .iter()
-        .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'));
-    u32::try_from(value)
-        .ok()
-        .filter(|&pid| (1..=sys::MAX_PID).contains(&pid))
+        .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
+    Some(value).filter(|&pid| (1..=sys::MAX_PID).contains(&pid))
 }
 
 /// The error for content that is not a pid, showing at most the start of it.
@@ -274,6 +277,8 @@ mod tests {
         assert_eq!(parse_pid(b"72\n"), Some(72));
         assert_eq!(parse_pid(b"  4194304 \t\r\n"), Some(4_194_304));
         assert_eq!(parse_pid(b"0072"), Some(72));
+        assert_eq!(parse_pid(b"00000000001"), Some(1));
+        assert_eq!(parse_pid(b"000000000000000000000004194304\n"), Some(4_194_304));
         assert_eq!(parse_pid(b"1"), Some(1));
     }
 
