@@ -174,25 +174,23 @@ pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path, known_locked: bo
         let pid = parse_pid(&content);
         let lock = sys::lock_probe(id);
         let waited = start.elapsed();
-        // In a locked file, a pid is confirmed when it is the lock holder's or a child of the holder's, or, once a
-        // claim has had time to write, when that process at least lives.
-        let (settled, confirmed) = match (lock, pid) {
-            (LockProbe::Locked { holder }, Some(pid)) => {
-                let holders = holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder));
-                let lives = || waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead;
-                let confirmed = holders || lives();
+        // The caller may know the lock is held (its claim failed) even when the table, which can miss a line, does
+        // not show it. In a locked file, a pid is confirmed when the table names it (or a parent of it) as the
+        // holder, or, once a claim has had time to write, when its process at least lives.
+        let locked = known_locked || matches!(lock, LockProbe::Locked { .. });
+        let (settled, confirmed) = match pid {
+            Some(pid) if locked => {
+                let named = match lock {
+                    LockProbe::Locked { holder } => {
+                        holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder))
+                    }
+                    LockProbe::Unlocked | LockProbe::Unknown => false,
+                };
+                let confirmed = named || (waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead);
                 (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
             }
-            (LockProbe::Locked { .. }, None) => (waited >= HOLDER_WRITE_WAIT, false),
-            // A claim found the lock held, but the lock table did not show it (it can miss a line, or be missing):
-            // with no holder to compare with, a pid is confirmed only once its process has had time to write it
-            // and lives.
-            (LockProbe::Unlocked | LockProbe::Unknown, Some(pid)) if known_locked => {
-                let confirmed = waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead;
-                (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
-            }
-            (LockProbe::Unlocked | LockProbe::Unknown, None) if known_locked => (waited >= HOLDER_WRITE_WAIT, false),
-            (LockProbe::Unlocked | LockProbe::Unknown, _) => (!content.is_empty() || waited >= STARTER_WAIT, false),
+            None if locked => (waited >= HOLDER_WRITE_WAIT, false),
+            _ => (!content.is_empty() || waited >= STARTER_WAIT, false),
         };
         if settled {
             return Ok(Observation {
