@@ -96,9 +96,14 @@ fn libbsd_pidfile_open_is_refused_while_we_hold_the_pidfile() {
     let mut service = our_service(&path);
     let output = Command::new(&bsd).arg("try").arg(&path).output().unwrap();
     // libbsd's reader takes only a bare number: our trailing newline (the original module's format) makes it
-    // report EINVAL rather than EEXIST, but it still refuses the claim and names our pid.
+    // report EINVAL rather than EEXIST when asked for the holder's pid, but it still refuses the claim and names
+    // our pid.
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(text(&output), format!("refused EINVAL {}\n", service.pid()));
+    // Not asked for the holder's pid, it does not read the file: EEXIST.
+    let output = Command::new(&bsd).arg("probe").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(text(&output), "refused EEXIST\n");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         format!("{}\n", service.pid()),
