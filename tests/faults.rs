@@ -259,8 +259,7 @@ fn write_past_the_file_size_limit_is_a_clear_error_and_leaves_no_file() {
 
 #[test]
 fn full_file_system_is_a_clear_error_and_leaves_no_file() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to mount a small tmpfs in a mount namespace of its own");
+    if !common::runs_as_root("to mount a small tmpfs in a mount namespace of its own") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

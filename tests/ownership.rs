@@ -27,8 +27,7 @@ fn as_nobody(steps: &[&str]) -> Vec<String> {
 
 /// A world-writable directory with the sticky bit, as `/var/tmp` is.
 fn sticky_dir() -> Option<tempfile::TempDir> {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to act as another user");
+    if !common::runs_as_root("to act as another user") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -119,8 +119,7 @@ fn original_modules_file_format_is_read_and_honoured() {
 
 #[test]
 fn file_of_another_user_naming_a_live_pid_is_not_believed_and_is_replaced_not_written_into() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to give a file to another user");
+    if !common::runs_as_root("to give a file to another user") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -162,6 +162,21 @@ fn write(path: &Path, content: &str, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// Whether the tests that need root can run. Without root they are skipped, saying why, unless
+/// `PIDFILE_TESTS_REQUIRE_ROOT` is set (as CI sets it): then a skip is a failure, so that a run that was meant to
+/// cover them cannot pass without them.
+fn runs_as_root(why: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
+        "this test needs root {why}, and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
+    );
+    eprintln!("skipped: needs root {why}");
+    false
+}
+
 #[test]
 fn path_prints_the_pidfile_path() {
     let place = Place::new();
@@ -451,8 +466,7 @@ fn stop_refuses_a_world_writable_pidfile() {
 
 #[test]
 fn stop_refuses_a_pidfile_of_another_user() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to give a pidfile to another user");
+    if !runs_as_root("to give a pidfile to another user") {
         return;
     }
     let place = Place::new();
@@ -746,8 +760,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 #[test]
 fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to act as another user");
+    if !runs_as_root("to act as another user") {
         return;
     }
     let place = Place::new();

@@ -209,3 +209,18 @@ pub fn backdate_an_hour(path: &Path) {
         .set_modified(hour_ago)
         .unwrap();
 }
+
+/// Whether the tests that need root can run. Without root they are skipped, saying why, unless
+/// `PIDFILE_TESTS_REQUIRE_ROOT` is set (as CI sets it): then a skip is a failure, so that a run that was meant to
+/// cover them cannot pass without them.
+pub fn runs_as_root(why: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
+        "this test needs root {why}, and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
+    );
+    eprintln!("skipped: needs root {why}");
+    false
+}
