@@ -49,6 +49,11 @@ use crate::{Error, sys};
 ///
 /// Nothing runs on SIGKILL, on a crash, with `panic = "abort"`, or on power loss: the file then stays. It does not
 /// block the next start: its lock died with the process, so the next claim finds it stale and takes it over.
+///
+/// A guard tells a forked child from its parent by a pid cached per fork, kept up to date by a `pthread_atfork`
+/// hook (so that a drop costs no `getpid`). A child made by a raw `fork` or `clone` system call, which bypasses
+/// the C library and its fork hooks, must not drop a copy of the guard: it would take itself for the owner. The
+/// exit hook and the signal handlers ask the kernel for the pid, and are safe there.
 #[derive(Debug)]
 #[must_use = "the pidfile is removed as soon as the guard is dropped"]
 pub struct PidFile {
