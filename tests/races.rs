@@ -192,19 +192,14 @@ fn soak_sixty_four_processes_two_hundred_rounds_from_every_start() {
 #[test]
 fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_pid() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     let dir = tempfile::tempdir().unwrap();
     let config = pidfile::Config::new(dir.path(), "busy");
     let path = pidfile::pidfile_path_with("svc", &config).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    // The pid of the process currently between its start and its exit (0 when none), in the low 32 bits, and in
-    // the high bits a count of changes, so that a check can tell whether the service changed while it looked.
-    let current = Arc::new(AtomicU64::new(0));
-    let set_current = |current: &AtomicU64, pid: u32| {
-        let changes = (current.load(Ordering::SeqCst) >> 32) + 1;
-        current.store(changes << 32 | u64::from(pid), Ordering::SeqCst);
-    };
+    // The process currently between its start and its exit.
+    let current = Arc::new(common::CurrentService::default());
     // Checks whose answer could be judged (the service did not change while they looked).
     let conclusive = Arc::new(AtomicUsize::new(0));
     let checkers: Vec<_> = (0..2)
@@ -213,13 +208,13 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
             let conclusive = Arc::clone(&conclusive);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    let before = current.load(Ordering::SeqCst);
+                    let before = current.read();
                     let status = pidfile::status_with("svc", &config).unwrap();
                     let pid = pidfile::get_pid_with("svc", &config).unwrap();
-                    if current.load(Ordering::SeqCst) != before {
+                    if current.read() != before {
                         continue; // the service changed while we looked: either answer could be right
                     }
-                    let expected = before as u32;
+                    let expected = before.pid();
                     for seen in [running_pid(status), pid].into_iter().flatten() {
                         assert!(
                             expected == 0 || seen == expected,
@@ -242,14 +237,14 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
         );
         let mut service = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "wait-stdin"]));
         let pid = service.pid();
-        set_current(&current, pid);
+        current.set(pid);
         assert_eq!(
             service.line(),
             format!("won {pid}"),
             "start {start} failed while checks ran"
         );
         assert!(service.finish().success());
-        set_current(&current, 0);
+        current.set(0);
         start += 1;
     }
     stop.store(true, Ordering::SeqCst);

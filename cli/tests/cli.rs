@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+// The library's test helpers: bystander processes, liveness, and the rule for tests that need root.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{Bystander, process_lives, runs_as_root};
+
 const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
 
 /// A pid directory of its own and an instance name, as every invocation of a test uses them.
@@ -116,10 +122,6 @@ fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     panic!("timed out");
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
@@ -141,40 +143,9 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// A process that is not ours to stop, killed when dropped.
-struct Bystander(Child);
-
-impl Bystander {
-    fn start() -> Bystander {
-        Bystander(Command::new("sleep").arg("30").spawn().unwrap())
-    }
-}
-
-impl Drop for Bystander {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn write(path: &Path, content: &str, mode: u32) {
     std::fs::write(path, content).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Whether the tests that need root can run. Without root they are skipped, saying why, unless
-/// `PIDFILE_TESTS_REQUIRE_ROOT` is set (as CI sets it): then a skip is a failure, so that a run that was meant to
-/// cover them cannot pass without them.
-fn runs_as_root(why: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
-        "this test needs root {why}, and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
-    );
-    eprintln!("skipped: needs root {why}");
-    false
 }
 
 #[test]
@@ -387,7 +358,7 @@ fn killing_the_supervisor_leaves_the_command_holding_the_lock() {
     let mut service = place.start("web", &[], &strs(&idle("")));
     service.signal(9);
     service.wait();
-    assert!(alive(service.pid));
+    assert!(process_lives(service.pid));
     let output = place.run(&["run", "web", "--", "true"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -397,7 +368,7 @@ fn killing_the_supervisor_leaves_the_command_holding_the_lock() {
     );
     // stop finds the orphaned command through the pidfile and stops it.
     assert_eq!(place.run(&["stop", "web"]).status.code(), Some(0));
-    assert!(!alive(service.pid));
+    assert!(!process_lives(service.pid));
     assert!(!place.path("web").exists());
 }
 
@@ -426,7 +397,7 @@ fn stop_kills_a_command_that_ignores_sigterm_after_the_timeout() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).contains("sent SIGKILL"), "{}", stderr(&output));
     assert_eq!(service.wait().code(), Some(137));
-    assert!(!alive(service.pid));
+    assert!(!process_lives(service.pid));
     assert!(!place.path("stubborn").exists());
 }
 
@@ -441,7 +412,7 @@ fn stop_with_no_kill_gives_up_and_says_so() {
         "{}",
         stderr(&output)
     );
-    assert!(alive(service.pid));
+    assert!(process_lives(service.pid));
     assert!(place.path("stubborn").exists());
 }
 
@@ -461,7 +432,7 @@ fn stop_refuses_a_world_writable_pidfile() {
     let output = place.run(&["stop", "open"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("world-writable"), "{}", stderr(&output));
-    assert!(alive(bystander.0.id()));
+    assert!(process_lives(bystander.0.id()));
 }
 
 #[test]
@@ -476,7 +447,7 @@ fn stop_refuses_a_pidfile_of_another_user() {
     let output = place.run(&["stop", "foreign"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("belongs to user 65534"), "{}", stderr(&output));
-    assert!(alive(bystander.0.id()));
+    assert!(process_lives(bystander.0.id()));
 }
 
 #[test]
@@ -684,17 +655,12 @@ fn every_subcommand_has_help_with_an_example() {
 #[test]
 fn status_commands_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_pid() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     let place = Arc::new(Place::new());
     let stop = Arc::new(AtomicBool::new(false));
-    // The supervisor of the service now running (0 when none) in the low 32 bits, and a count of changes in the
-    // high bits, so that a check can tell whether the service changed while it looked.
-    let current = Arc::new(AtomicU64::new(0));
-    let set_current = |current: &AtomicU64, pid: u32| {
-        let changes = (current.load(Ordering::SeqCst) >> 32) + 1;
-        current.store(changes << 32 | u64::from(pid), Ordering::SeqCst);
-    };
+    // The supervisor of the service now running.
+    let current = Arc::new(common::CurrentService::default());
     // Checks whose answer could be judged (the service did not change while they looked).
     let conclusive = Arc::new(AtomicUsize::new(0));
     let checker = {
@@ -702,18 +668,18 @@ fn status_commands_running_hard_during_starts_never_make_a_start_fail_nor_report
         let conclusive = Arc::clone(&conclusive);
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let before = current.load(Ordering::SeqCst);
+                let before = current.read();
                 let output = place.run(&["status", "busy", "--json"]);
                 let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
                 let Some(pid) = report["pid"].as_u64().filter(|_| report["state"] == "running") else {
                     continue;
                 };
                 // Right answers: the supervisor (before it writes its command's pid) or its command.
-                let supervisor = before as u32;
+                let supervisor = before.pid();
                 let parent = parent_of(pid as u32);
                 // Cannot tell when the service changed while we looked, when a start had begun before the test
                 // could note its supervisor, or when the command is gone.
-                let changed = current.load(Ordering::SeqCst) != before;
+                let changed = current.read() != before;
                 if changed || supervisor == 0 || (pid as u32 != supervisor && parent.is_none()) {
                     continue;
                 }
@@ -739,14 +705,14 @@ fn status_commands_running_hard_during_starts_never_make_a_start_fail_nor_report
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        set_current(&current, child.id());
+        current.set(child.id());
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert_eq!(line, "ready\n", "start {start} failed while checks ran");
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success(), "start {start}");
-        set_current(&current, 0);
+        current.set(0);
         start += 1;
     }
     stop.store(true, Ordering::SeqCst);
@@ -805,7 +771,7 @@ fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed
         );
     }
     assert!(
-        alive(bystander.0.id()),
+        process_lives(bystander.0.id()),
         "the process named through the link was signalled"
     );
     assert_eq!(

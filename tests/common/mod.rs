@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The `claimer` example program, which cargo builds with the tests, next to the test binaries.
@@ -223,4 +223,33 @@ pub fn runs_as_root(why: &str) -> bool {
     );
     eprintln!("skipped: needs root {why}");
     false
+}
+
+/// Which process runs the service under test right now (0 when none), and how many times that changed, so that a
+/// check running alongside can tell whether the service held still while it looked. One thread sets it.
+#[derive(Debug, Default)]
+pub struct CurrentService(AtomicU64);
+
+/// One reading of a [`CurrentService`]: equal readings mean nothing changed in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading(u64);
+
+impl Reading {
+    /// The process that ran the service at the time of the reading (0 when none).
+    pub fn pid(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+impl CurrentService {
+    /// Notes that `pid` now runs the service (0: none does).
+    pub fn set(&self, pid: u32) {
+        let changes = (self.0.load(Ordering::SeqCst) >> 32) + 1;
+        self.0.store(changes << 32 | u64::from(pid), Ordering::SeqCst);
+    }
+
+    /// Who runs the service now, and how many changes came before.
+    pub fn read(&self) -> Reading {
+        Reading(self.0.load(Ordering::SeqCst))
+    }
 }
