@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-// The library's test helpers: bystander processes, liveness, and the rule for tests that need root.
+// The library's test helpers: bystander processes, liveness, the rule for tests that need root, and the tracker
+// of the running service.
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
@@ -428,11 +429,11 @@ fn stop_removes_a_stale_pidfile_and_signals_nothing() {
 fn stop_refuses_a_world_writable_pidfile() {
     let place = Place::new();
     let bystander = Bystander::start();
-    write(&place.path("open"), &format!("{}\n", bystander.0.id()), 0o666);
+    write(&place.path("open"), &format!("{}\n", bystander.pid()), 0o666);
     let output = place.run(&["stop", "open"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("world-writable"), "{}", stderr(&output));
-    assert!(process_lives(bystander.0.id()));
+    assert!(process_lives(bystander.pid()));
 }
 
 #[test]
@@ -442,12 +443,12 @@ fn stop_refuses_a_pidfile_of_another_user() {
     }
     let place = Place::new();
     let bystander = Bystander::start();
-    write(&place.path("foreign"), &format!("{}\n", bystander.0.id()), 0o644);
+    write(&place.path("foreign"), &format!("{}\n", bystander.pid()), 0o644);
     std::os::unix::fs::chown(place.path("foreign"), Some(65534), Some(65534)).unwrap();
     let output = place.run(&["stop", "foreign"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("belongs to user 65534"), "{}", stderr(&output));
-    assert!(process_lives(bystander.0.id()));
+    assert!(process_lives(bystander.pid()));
 }
 
 #[test]
@@ -733,7 +734,7 @@ fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed
     std::fs::set_permissions(place.dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let bystander = Bystander::start();
     let ours = place.dir.path().join("ours");
-    std::fs::write(&ours, format!("{}\n", bystander.0.id())).unwrap();
+    std::fs::write(&ours, format!("{}\n", bystander.pid())).unwrap();
     let plant = |script: &str, service: &str| {
         let status = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script])
@@ -771,11 +772,11 @@ fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed
         );
     }
     assert!(
-        process_lives(bystander.0.id()),
+        process_lives(bystander.pid()),
         "the process named through the link was signalled"
     );
     assert_eq!(
         std::fs::read_to_string(&ours).unwrap(),
-        format!("{}\n", bystander.0.id())
+        format!("{}\n", bystander.pid())
     );
 }
