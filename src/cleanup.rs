@@ -23,8 +23,8 @@ use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use crate::Error;
 use crate::sys::{self, FileId};
+use crate::{Error, remove};
 
 /// How many pidfiles one process can hold at once.
 pub(crate) const SLOTS: usize = 64;
@@ -97,7 +97,7 @@ fn remove_all_registered() {
         // SAFETY: the swap made this the only owner of a published entry, which is never freed while published.
         if let Some(entry) = unsafe { entry.as_ref() } {
             if entry.owner == me {
-                sys::remove_if_same(&entry.path, entry.id);
+                let _ = remove::unlink_held(&entry.path, entry.id);
             }
         }
     }

@@ -6,6 +6,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::holder::{Doubt, Holder};
+
 /// What went wrong, and where.
 ///
 /// Messages are meant to be shown as they are: each one names the file, the value or the owner concerned.
@@ -79,16 +81,44 @@ pub enum Error {
         pid: Option<u32>,
     },
 
-    /// The pidfile's directory is writable by every user and lacks the sticky bit, so anyone could remove or
-    /// replace the pidfile and start a second instance: no claim is made there. (`/tmp` and `/var/tmp` have the
-    /// sticky bit and are fine.)
+    /// The pid directory may be written by other users (group- or world-writable) and lacks the sticky bit, so they
+    /// could rename or delete the pidfile and start a second instance: no pidfile is claimed or removed there.
+    /// (`/tmp` and `/var/tmp` have the sticky bit and are fine.)
     #[error(
-        "refusing to claim a pidfile in {}: the directory is world-writable without the sticky bit, so anyone could replace the pidfile",
+        "refusing pid directory {} (owner: user {uid}): other users may write to it and it lacks the sticky bit, so anyone could replace the pidfiles in it",
         dir.display()
     )]
     InsecureDirectory {
-        /// The directory.
+        /// The directory (the one a symbolic link leads to is what was checked).
         dir: PathBuf,
+        /// The numeric user id of its owner.
+        uid: u32,
+    },
+
+    /// The pid directory belongs to a user other than root and us, who could rename or delete the pidfile and
+    /// start a second instance: no pidfile is claimed or removed there.
+    #[error(
+        "refusing pid directory {}: it belongs to user {uid}, not to root or to us, so its owner could replace the pidfiles in it",
+        dir.display()
+    )]
+    UntrustedDirectory {
+        /// The directory (the one a symbolic link leads to is what was checked).
+        dir: PathBuf,
+        /// The numeric user id of its owner.
+        uid: u32,
+    },
+
+    /// The pidfile is locked, but not in a way that proves its service runs (see [`Doubt`]): another user's lock
+    /// taken through a read-only descriptor, a shared lock, a lock passed on to a process that cannot be seen, or a
+    /// planted file. The lock keeps the claim out all the same; nothing was written, removed or signalled.
+    #[error("PID file {} is locked{} {doubt}: that proves nothing, and the file is left alone", path.display(), holder_suffix(*holder))]
+    Blocked {
+        /// The pidfile.
+        path: PathBuf,
+        /// The process found holding the lock, when one was.
+        holder: Option<Holder>,
+        /// Why the lock is no proof.
+        doubt: Doubt,
     },
 
     /// The pidfile kept changing under us (removed or replaced every time it was locked); given up after many
@@ -148,6 +178,10 @@ impl Error {
 
 fn pid_suffix(pid: Option<u32>) -> String {
     pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+}
+
+fn holder_suffix(holder: Option<Holder>) -> String {
+    holder.map(|holder| format!(" by {holder}")).unwrap_or_default()
 }
 
 fn line_suffix(line: Option<usize>) -> String {

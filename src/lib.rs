@@ -129,10 +129,13 @@
 
 mod cleanup;
 mod config;
+mod directory;
 mod error;
+mod holder;
 mod lock;
 mod pidfile;
 mod read;
+mod remove;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +145,7 @@ pub use crate::config::{
     Config, DEFAULT_INSTANCE_NAME, DEFAULT_PID_DIR, PidConfig, config, pidfile_path_with, set_config, try_config,
 };
 pub use crate::error::Error;
+pub use crate::holder::{Doubt, Holder};
 pub use crate::pidfile::{Builder, PidFile};
 pub use crate::read::{Status, parse_pid};
 
@@ -223,37 +227,43 @@ pub fn remove_pidfile(service: &str) -> Result<(), Error> {
     if let Some(guard) = take_claimed(&path) {
         return guard.release();
     }
-    let Some((file, stat)) = read::open_for_reading(&path)? else {
-        return Ok(());
-    };
-    let seen = read::observe(&file, stat, &path, false)?;
-    match seen.pid {
-        Some(pid) if pid == sys::current_pid() => unlink_if_same(&path, &seen.stat),
-        Some(_) => Ok(()),
-        None => Err(read::corrupt(&path, &seen.content)),
-    }
+    remove::remove_at(&path, remove::Policy::OwnPid(sys::current_pid()))
 }
 
 /// Removes the pidfile of `service` under `config`, whatever pid it holds. A missing file is not an error.
 ///
-/// A file locked by another process is refused with [`Error::InUse`]: its service runs, and removing the file
-/// would let a second instance start beside it. Anything other than a plain pidfile at the path (a symbolic link,
-/// a directory) is refused and left alone.
+/// The file is removed only while this process holds its lock, so a removal can never delete a file that a claim
+/// has taken over. A file locked by another process is refused with [`Error::InUse`] when the lock proves its
+/// service runs (removing the file would let a second instance start beside it), and with [`Error::Blocked`] when
+/// the lock proves nothing; either way nothing is touched. Anything other than a plain pidfile at the path (a
+/// symbolic link, a directory) is refused and left alone, as is a directory that other users could rename the
+/// file out of ([`Error::UntrustedDirectory`], [`Error::InsecureDirectory`]).
 pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), Error> {
     let path = pidfile_path_with(service, config)?;
     if let Some(guard) = take_claimed(&path) {
         return guard.release();
     }
-    let Some((file, stat)) = read::open_for_reading(&path)? else {
-        return Ok(());
-    };
-    let seen = read::observe(&file, stat, &path, false)?;
-    if let sys::LockProbe::Locked { holder } = seen.lock {
-        if holder != Some(sys::current_pid()) {
-            return Err(Error::InUse { path, pid: seen.pid });
-        }
-    }
-    unlink_if_same(&path, &seen.stat)
+    remove::remove_at(&path, remove::Policy::Any)
+}
+
+/// Whether the service whose pidfile is at `path` runs: [`status_with`] for a path of the caller's choosing.
+pub fn status_at(path: impl AsRef<Path>) -> Result<Status, Error> {
+    read::status_at(path.as_ref())
+}
+
+/// The pid in the pidfile at `path`: [`get_pid_with`] for a path of the caller's choosing.
+pub fn get_pid_at(path: impl AsRef<Path>) -> Result<Option<u32>, Error> {
+    read::get_pid_at(path.as_ref())
+}
+
+/// Removes the pidfile at `path` if its service does not run; a missing file is not an error.
+///
+/// Like [`remove_pidfile_with`], it removes only under its own lock, and refuses a file locked by another process
+/// ([`Error::InUse`], [`Error::Blocked`]). It also refuses, with [`Error::InUse`], an unlocked file whose live
+/// process counts as running by the rule for files written by tools that do not lock (see [`Status::Running`]).
+/// A file that holds no pid is removed: no process stands behind it.
+pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
+    remove::remove_at(path.as_ref(), remove::Policy::Stale)
 }
 
 /// Takes a pidfile claimed by [`make_pidfile`] out of the process's keeping.
@@ -262,15 +272,4 @@ fn take_claimed(path: &Path) -> Option<PidFile> {
     let mut claimed = claimed();
     let index = claimed.iter().position(|guard| guard.path() == path)?;
     Some(claimed.swap_remove(index))
-}
-
-fn unlink_if_same(path: &Path, stat: &rustix::fs::Stat) -> Result<(), Error> {
-    let c_path = sys::c_path(path)?;
-    if !sys::path_names(&c_path, sys::FileId::of(stat)) {
-        return Ok(());
-    }
-    match rustix::fs::unlinkat(rustix::fs::CWD, &*c_path, rustix::fs::AtFlags::empty()) {
-        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-        Err(error) => Err(Error::io("remove", path, error)),
-    }
 }

@@ -1,8 +1,10 @@
 //! The claim protocol: the only code that knows the order of the system calls that make a pidfile ours.
 //!
 //! 1. Open the path without following a symbolic link, creating it if missing, close-on-exec, without truncating.
-//! 2. Take an exclusive `flock` without blocking. If another process holds it, the service runs: report the
-//!    holder's pid.
+//! 2. Take an exclusive `flock` without blocking. If another open file description holds it, wait briefly for it
+//!    to be let go (a check or a removal holds it for an instant) and take it then; if it is kept, refuse: with
+//!    the holder's pid when the lock proves its service runs, naming the holder and why otherwise
+//!    (see [`crate::holder`]).
 //! 3. Check that the file is a regular file with one name and that the path still names it: a file removed or
 //!    replaced between the open and the lock means starting again.
 //! 4. Judge what the file held before. A file whose lock was free is stale, except when a tool that does not lock
@@ -13,15 +15,16 @@
 //!
 //! The lock is the same one BSD pidfile(3), flock(1) and `pgrep -L` use, so those tools see ours and we see theirs.
 
+use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{CWD, FlockOperation, Mode, OFlags, Stat};
+use rustix::fs::{CWD, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use crate::Error;
-use crate::read::{self, observe, symlink_refused};
-use crate::sys::{self, FileId};
+use crate::read::{self, Seen, symlink_refused};
+use crate::sys::{self, FileId, holders};
+use crate::{Error, directory, remove};
 
 /// How many times the file may be found removed or replaced under us before giving up.
 const MAX_ATTEMPTS: usize = 1000;
@@ -38,7 +41,7 @@ pub(crate) struct Claimed {
 /// Claims the pidfile at `path` for the process `pid`, creating it with permissions `mode` (less the umask).
 pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> {
     let path = absolute(path)?;
-    refuse_insecure_directory(&path)?;
+    directory::check(&path)?;
     let mode = Mode::from_bits_truncate(mode);
     for _ in 0..MAX_ATTEMPTS {
         if let Some(claimed) = attempt(&path, mode, pid)? {
@@ -48,32 +51,6 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
     Err(Error::Unstable { path })
 }
 
-/// Refuses a directory that every user may write to without the sticky bit: there anyone can rename another's
-/// file away, and a lock on a file that no longer has the pidfile's name protects nothing. A directory is checked
-/// at the first claim in it; the answer is kept for the life of the process, so later claims cost nothing.
-fn refuse_insecure_directory(path: &Path) -> Result<(), Error> {
-    static SAFE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let Some(dir) = path.parent() else {
-        return Ok(());
-    };
-    let mut safe = SAFE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if safe.iter().any(|known| known == dir) {
-        return Ok(());
-    }
-    let stat = match rustix::fs::stat(dir) {
-        Ok(stat) => stat,
-        // A missing directory is reported by the open, naming it.
-        Err(_) => return Ok(()),
-    };
-    let world_writable = stat.st_mode & 0o002 != 0;
-    let sticky = stat.st_mode & 0o1000 != 0;
-    if world_writable && !sticky {
-        return Err(Error::InsecureDirectory { dir: dir.to_owned() });
-    }
-    safe.push(dir.to_owned());
-    Ok(())
-}
-
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
     std::path::absolute(path).map_err(|error| Error::io("resolve the current directory for", path, error))
 }
@@ -81,12 +58,11 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 /// One pass of the protocol: `None` when the file changed under us and the pass must start again.
 fn attempt(path: &Path, mode: Mode, pid: u32) -> Result<Option<Claimed>, Error> {
     let (file, writable) = open_for_claim(path, mode)?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => return Err(held_by_another(path, file)?),
-        Err(error) => return Err(Error::io("lock", path, error)),
-    }
+    let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
     let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
+    if !locked {
+        refuse_unless_let_go(&file, &stat, path)?;
+    }
     if let Some(found) = sys::not_a_pidfile(&stat) {
         return Err(Error::NotAPidFile {
             path: path.to_owned(),
@@ -102,12 +78,12 @@ fn attempt(path: &Path, mode: Mode, pid: u32) -> Result<Option<Claimed>, Error> 
         refuse_if_unlocked_holder_runs(&file, &stat, path, pid)?;
     }
     if stat.st_uid != rustix::process::geteuid().as_raw() || !writable {
-        replace_foreign(path, &stat)?;
+        replace_foreign(&c_path, id, path, &stat)?;
         return Ok(None);
     }
     write_pid(&file, &stat, path, pid).inspect_err(|_| {
         // The lock is still ours: no one else can have replaced the file, so what is removed is what we wrote.
-        sys::remove_if_same(&c_path, id);
+        let _ = remove::unlink_held(&c_path, id);
     })?;
     Ok(Some(Claimed {
         file,
@@ -153,14 +129,26 @@ fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
     }
 }
 
-/// The error for a pidfile whose lock another process holds, naming that process when the file does.
-fn held_by_another(path: &Path, file: OwnedFd) -> Result<Error, Error> {
-    let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
-    let seen = observe(&file, stat, path, true)?;
-    Ok(Error::AlreadyRunning {
-        path: path.to_owned(),
-        pid: seen.holder_pid(),
-    })
+/// Waits, briefly, for a lock held by another open file description to be let go (a check or a removal holds it
+/// for an instant), and takes it then. A lock that is kept is refused: with the holder's pid when the holder is
+/// proven (see [`crate::holder`]), naming whoever holds it and why it proves nothing otherwise.
+fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path) -> Result<(), Error> {
+    match read::inspect(file, stat, path, true)? {
+        Seen::Unlocked { .. } => Ok(()),
+        Seen::Proven { pid, .. } => Err(Error::AlreadyRunning {
+            path: path.to_owned(),
+            pid: Some(pid),
+        }),
+        Seen::ProvenWithoutPid => Err(Error::AlreadyRunning {
+            path: path.to_owned(),
+            pid: None,
+        }),
+        Seen::Unproven { holder, doubt, .. } => Err(Error::Blocked {
+            path: path.to_owned(),
+            holder,
+            doubt,
+        }),
+    }
 }
 
 /// A file whose lock we now hold may still name a running process, if a tool that does not lock wrote it.
@@ -176,9 +164,9 @@ fn refuse_if_unlocked_holder_runs(file: &OwnedFd, stat: &Stat, path: &Path, pid:
 }
 
 /// Removes a stale file we do not own, while holding its lock, so that the next pass creates our own.
-fn replace_foreign(path: &Path, stat: &Stat) -> Result<(), Error> {
-    match rustix::fs::unlinkat(CWD, path, rustix::fs::AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
+fn replace_foreign(c_path: &CStr, id: FileId, path: &Path, stat: &Stat) -> Result<(), Error> {
+    match remove::unlink_held(c_path, id) {
+        Ok(_) => Ok(()),
         Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => Err(Error::ForeignOwner {
             path: path.to_owned(),
             uid: stat.st_uid,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cleanup::{self, Registration};
 use crate::lock::{self, Claimed};
-use crate::{Error, sys};
+use crate::{Error, remove, sys};
 
 /// A pidfile held by this process: locked, holding our pid, and removed when the guard is dropped.
 ///
@@ -151,7 +151,9 @@ impl PidFile {
     /// [`Error::AlreadyRunning`] when another process holds it, naming that process's pid when the file does;
     /// with [`Error::NotAPidFile`] when a symbolic link, a directory, a FIFO or a hard-linked file stands at the
     /// path (left untouched); with [`Error::NoSuchDirectory`] when the directory is missing; with
-    /// [`Error::InsecureDirectory`] in a directory every user may write to without the sticky bit.
+    /// [`Error::InsecureDirectory`] or [`Error::UntrustedDirectory`] in a directory that other users could
+    /// rename the file out of; and with [`Error::Blocked`] when the file is locked in a way that does not prove a
+    /// service runs (the lock keeps the claim out all the same, see [`crate::Doubt`]).
     pub fn acquire(path: impl AsRef<Path>) -> Result<PidFile, Error> {
         Builder::default().acquire(path)
     }
@@ -202,15 +204,9 @@ impl PidFile {
             return Ok(());
         }
         let mut result = Ok(());
-        if sys::current_pid() == self.owner && sys::path_names(&self.c_path, self.claimed.id) {
-            result = rustix::fs::unlinkat(rustix::fs::CWD, &*self.c_path, rustix::fs::AtFlags::empty())
-                .or_else(|error| {
-                    if error == rustix::io::Errno::NOENT {
-                        Ok(())
-                    } else {
-                        Err(error)
-                    }
-                })
+        if sys::current_pid() == self.owner {
+            result = remove::unlink_held(&self.c_path, self.claimed.id)
+                .map(drop)
                 .map_err(|error| Error::io("remove", &self.claimed.path, error));
         }
         if let Some(registration) = self.registration.take() {

@@ -1,8 +1,9 @@
-//! Reading a pidfile without disturbing anyone: strict parsing of its content, and whether the process it names
-//! is running ([`Status`]).
+//! Reading a pidfile: strict parsing of its content, and whether its service runs ([`Status`]).
 //!
-//! Nothing here takes a lock, so checking a service never makes a concurrent start fail. Whether a file is locked
-//! is read from the kernel's lock table instead.
+//! Whether the file is locked is learnt by trying its lock for an instant: unlike the kernel's lock table, this
+//! sees every holder on every filesystem and in every pid namespace. Who holds it is then proven by the rule of
+//! [`crate::holder`]. A claim of this crate that meets the instant's lock waits for it (see `crate::lock`), so a
+//! check never makes a concurrent start of ours fail.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -12,29 +13,26 @@ use rustix::fs::{CWD, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::Error;
-use crate::sys::{self, FileId, Liveness, LockProbe};
+use crate::holder::{self, Doubt, Holder, Named};
+use crate::sys::{self, FileId, Liveness, holders};
 
 /// The most a pidfile may hold: a pid, whitespace, and room to spare. A longer file is corrupt, and is not read.
 pub(crate) const MAX_CONTENT: usize = 64;
 
-/// How long a reader waits for a process that holds the lock to write its pid.
-const HOLDER_WRITE_WAIT: Duration = Duration::from_secs(2);
-/// How long a reader waits for the pid in a locked file to become the lock holder's, or a child of the lock
-/// holder's (a supervisor holds the lock on behalf of the child whose pid it wrote): a claim taking over a stale
-/// file has locked it but not yet replaced the old pid. After this, the pid in the file is believed (the holder's
-/// pid in the kernel's table can be that of a parent that passed the lock on and exited).
-const HOLDER_MATCH_WAIT: Duration = Duration::from_millis(200);
-/// How long a reader waits on an empty, unlocked file for a starting process to lock and write it.
-const STARTER_WAIT: Duration = Duration::from_millis(100);
+/// How long a reader waits for a locked file to be proven: for a claim that has locked the file to write its pid
+/// (over a stale one, or into an empty file), for a remover or a check to let go. As FreeBSD's `pidfile_open`
+/// waits at most 100 ms for the pid.
+pub(crate) const SETTLE_WAIT: Duration = Duration::from_millis(100);
 
 /// What a pidfile says of its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// The service is running.
     ///
-    /// `locked` tells how that is known: `true` when a process holds the pidfile's lock (proof), `false` when the
-    /// file is not locked but was written by a tool that does not lock, and the live process it names started
-    /// before the file was written. `pid` is `None` only when a locked file does not hold a readable pid.
+    /// `locked` tells how that is known. `true`: a live process holds the pidfile's exclusive lock through a
+    /// descriptor open for writing, and the file names it or its child (a supervisor's command); `pid` is `None`
+    /// only when such a holder has not written a pid. `false`: the file is not locked but was written by a tool
+    /// that does not lock, and the live process it names started before the file was written.
     Running {
         /// The pid in the file.
         pid: Option<u32>,
@@ -46,6 +44,17 @@ pub enum Status {
     Stale {
         /// The pid in the file, `None` when the file is empty.
         pid: Option<u32>,
+    },
+    /// The pidfile is locked, but the lock does not prove that the service runs (see [`Doubt`]): another user's
+    /// lock taken through a read-only descriptor, a lock passed on to a process that cannot be seen, a planted
+    /// file. The lock keeps a claim out, but the file's pid is not to be trusted or signalled.
+    Unproven {
+        /// The pid in the file, if it holds one: not known to be running.
+        pid: Option<u32>,
+        /// The process found holding the lock, when one was.
+        holder: Option<Holder>,
+        /// Why the lock is no proof.
+        doubt: Doubt,
     },
     /// There is no pidfile.
     NotRunning,
@@ -140,81 +149,78 @@ pub(crate) fn symlink_refused(path: &Path) -> Error {
     }
 }
 
-/// One look at a pidfile: its content (the pid, or the bytes that are not one) and whether it is locked.
-pub(crate) struct Observation {
-    pub content: Vec<u8>,
-    /// The pid the file holds, if it holds one.
-    pub pid: Option<u32>,
-    /// Whether the file is locked and `pid` is known to be its holder's (see `observe`).
-    pub confirmed: bool,
-    pub lock: LockProbe,
-    pub stat: Stat,
+/// What one inspection of an open pidfile found.
+pub(crate) enum Seen {
+    /// A live process, `holder`, holds the lock as a service does, and the file names it or its child: `pid`.
+    Proven { pid: u32, holder: u32 },
+    /// A live process holds the lock as a service does, and the file holds no pid.
+    ProvenWithoutPid,
+    /// The file is locked, but not provably by its service.
+    Unproven {
+        pid: Option<u32>,
+        holder: Option<Holder>,
+        doubt: Doubt,
+    },
+    /// Nobody held the lock. With `keep_lock`, this process now holds it.
+    Unlocked { content: Vec<u8>, pid: Option<u32> },
 }
 
-impl Observation {
-    pub(crate) fn locked(&self) -> bool {
-        matches!(self.lock, LockProbe::Locked { .. })
-    }
-
-    /// The pid of the process holding the lock, as far as the file tells it: never a pid left from before.
-    pub(crate) fn holder_pid(&self) -> Option<u32> {
-        self.pid.filter(|_| self.confirmed)
-    }
-}
-
-/// Looks at an open pidfile until what it says is settled: a locked file is re-read until it holds its holder's
-/// pid (or a pid at all, after a while), and an empty unlocked file is re-read briefly in case a process is
-/// between creating and locking it. `known_locked` says that the caller saw the lock held (its claim failed).
-pub(crate) fn observe(file: impl AsFd, stat: Stat, path: &Path, known_locked: bool) -> Result<Observation, Error> {
+/// Inspects an open pidfile until what it says is settled.
+///
+/// The lock is tried first: a free one means the file is stale or written by a tool that does not lock, and is
+/// let go at once (kept with `keep_lock`, for a claim or a removal). A held one must be proven by the pid the
+/// file names ([`holder::named`]); a holder may be between locking and writing, or a check or removal may hold it
+/// for an instant, so both are looked at again for up to [`SETTLE_WAIT`]. An empty file whose lock is free is
+/// looked at again as long, in case a claim is between creating and locking it.
+pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool) -> Result<Seen, Error> {
+    let id = FileId::of(stat);
     let start = Instant::now();
-    let id = FileId::of(&stat);
-    let mut pause = Duration::from_millis(1);
+    let mut pause = Duration::from_micros(250);
     loop {
-        let content = read_content(&file, path)?;
+        let content = read_content(file, path)?;
         let pid = parse_pid(&content);
-        let lock = sys::lock_probe(id);
-        let waited = start.elapsed();
-        // The caller may know the lock is held (its claim failed) even when the table, which can miss a line, does
-        // not show it. In a locked file, a pid is confirmed when the table names it (or a parent of it) as the
-        // holder, or, once a claim has had time to write, when its process at least lives.
-        let locked = known_locked || matches!(lock, LockProbe::Locked { .. });
-        let (settled, confirmed) = match pid {
-            Some(pid) if locked => {
-                let named = match lock {
-                    LockProbe::Locked { holder } => {
-                        holder.is_none_or(|holder| holder == pid || sys::parent_of(pid) == Some(holder))
-                    }
-                    LockProbe::Unlocked | LockProbe::Unknown => false,
-                };
-                let confirmed = named || (waited >= HOLDER_MATCH_WAIT && sys::liveness(pid) != Liveness::Dead);
-                (confirmed || waited >= HOLDER_WRITE_WAIT, confirmed)
+        let settled = start.elapsed() >= SETTLE_WAIT;
+        if holders::try_lock(file).map_err(|error| Error::io("lock", path, error))? {
+            if keep_lock || !content.is_empty() || settled {
+                if !keep_lock {
+                    holders::unlock(file);
+                }
+                return Ok(Seen::Unlocked { content, pid });
             }
-            None if locked => (waited >= HOLDER_WRITE_WAIT, false),
-            _ => (!content.is_empty() || waited >= STARTER_WAIT, false),
-        };
-        if settled {
-            return Ok(Observation {
-                content,
-                pid,
-                confirmed,
-                lock,
-                stat,
-            });
+            holders::unlock(file);
+        } else {
+            let named = pid.map(|pid| (pid, holder::named(pid, id)));
+            match named {
+                Some((pid, Named::Proven { holder })) => return Ok(Seen::Proven { pid, holder }),
+                // The named process belongs to another user: waiting will not make it provable.
+                Some((_, Named::NotPermitted)) => return Ok(identified(id, pid)),
+                _ if settled => return Ok(identified(id, pid)),
+                _ => {}
+            }
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(16));
+        pause = (pause * 2).min(Duration::from_millis(8));
     }
 }
 
-/// The pid in the pidfile at `path`, `None` when there is none.
+fn identified(id: FileId, pid: Option<u32>) -> Seen {
+    match holder::identify(id, pid) {
+        Ok(_) => Seen::ProvenWithoutPid,
+        Err((holder, doubt)) => Seen::Unproven { pid, holder, doubt },
+    }
+}
+
+/// The pid in the pidfile at `path`, `None` when there is none. A file being written at this moment (locked and
+/// still empty, or naming the pid it is taking over from) is waited for briefly.
 pub(crate) fn get_pid_at(path: &Path) -> Result<Option<u32>, Error> {
     let Some((file, stat)) = open_for_reading(path)? else {
         return Ok(None);
     };
-    let seen = observe(&file, stat, path, false)?;
-    match seen.pid {
-        Some(pid) => Ok(Some(pid)),
-        None => Err(corrupt(path, &seen.content)),
+    match inspect(&file, &stat, path, false)? {
+        Seen::Proven { pid, .. } => Ok(Some(pid)),
+        Seen::Unproven { pid: Some(pid), .. } | Seen::Unlocked { pid: Some(pid), .. } => Ok(Some(pid)),
+        Seen::Unlocked { content, pid: None } => Err(corrupt(path, &content)),
+        Seen::ProvenWithoutPid | Seen::Unproven { pid: None, .. } => Err(corrupt(path, &read_content(&file, path)?)),
     }
 }
 
@@ -223,22 +229,26 @@ pub(crate) fn status_at(path: &Path) -> Result<Status, Error> {
     let Some((file, stat)) = open_for_reading(path)? else {
         return Ok(Status::NotRunning);
     };
-    let seen = observe(&file, stat, path, false)?;
-    if seen.locked() {
-        return Ok(Status::Running {
-            pid: seen.holder_pid(),
-            locked: true,
-        });
-    }
-    match seen.pid {
-        None if seen.content.is_empty() => Ok(Status::Stale { pid: None }),
-        None => Err(corrupt(path, &seen.content)),
-        Some(pid) if unlocked_holder_runs(pid, &seen.stat) => Ok(Status::Running {
+    Ok(match inspect(&file, &stat, path, false)? {
+        Seen::Proven { pid, .. } => Status::Running {
             pid: Some(pid),
-            locked: false,
-        }),
-        Some(pid) => Ok(Status::Stale { pid: Some(pid) }),
-    }
+            locked: true,
+        },
+        Seen::ProvenWithoutPid => Status::Running {
+            pid: None,
+            locked: true,
+        },
+        Seen::Unproven { pid, holder, doubt } => Status::Unproven { pid, holder, doubt },
+        Seen::Unlocked { content, pid } => match pid {
+            None if content.is_empty() => Status::Stale { pid: None },
+            None => return Err(corrupt(path, &content)),
+            Some(pid) if unlocked_holder_runs(pid, &stat) => Status::Running {
+                pid: Some(pid),
+                locked: false,
+            },
+            Some(pid) => Status::Stale { pid: Some(pid) },
+        },
+    })
 }
 
 /// The rule for a pidfile nobody has locked, as written by tools that do not lock (the original module,

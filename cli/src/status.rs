@@ -1,6 +1,7 @@
 //! `pidfile status SERVICE [--json]`: whether a service runs, with the LSB init-script exit codes.
 
 use pidfile::{Config, PidConfig, Status};
+
 use serde::Serialize;
 
 use crate::common::{Failure, Settings, USAGE, modified, rfc3339};
@@ -30,9 +31,19 @@ pub struct Report {
     /// Seconds since the epoch of the same moment.
     #[serde(skip)]
     pub since_epoch: Option<f64>,
+    /// The process found holding a lock that proves nothing (state `unknown`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<HolderReport>,
     /// Why the state is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A process holding a pidfile's lock, in the shape `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct HolderReport {
+    pub pid: u32,
+    pub uid: Option<u32>,
 }
 
 impl Report {
@@ -50,13 +61,27 @@ impl Report {
             locked: false,
             since: since.map(rfc3339),
             since_epoch: since.map(crate::common::epoch_seconds),
+            holder: None,
             error: None,
         };
-        match pidfile::status_with(service, config) {
+        match pidfile::status_at(&path) {
             Ok(Status::Running { pid, locked }) => {
                 (report.state, report.pid, report.locked) = ("running", pid, locked);
             }
             Ok(Status::Stale { pid }) => (report.state, report.pid) = ("stale", pid),
+            // The file's pid is not reported: nothing shows that it runs the service.
+            Ok(Status::Unproven { holder, doubt, .. }) => {
+                report.state = "unknown";
+                report.holder = holder.map(|holder| HolderReport {
+                    pid: holder.pid,
+                    uid: holder.uid,
+                });
+                let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
+                report.error = Some(format!(
+                    "{} is locked{by} {doubt}: no proof that {service} runs",
+                    path.display()
+                ));
+            }
             Ok(Status::NotRunning) => (report.since, report.since_epoch) = (None, None),
             Err(error @ pidfile::Error::InvalidName { .. }) => return Err(Failure::new(USAGE, error.to_string())),
             Err(error) => (report.state, report.error) = ("unknown", Some(error.to_string())),

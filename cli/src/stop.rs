@@ -2,6 +2,7 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pidfile::Status;
@@ -46,14 +47,21 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
         ));
     }
 
-    let pid = match pidfile::status_with(service, &settings.config)? {
+    let pid = match pidfile::status_at(&path)? {
         Status::NotRunning => {
             settings.say(&format!("{service} is not running"));
             return Ok(0);
         }
         Status::Stale { .. } => {
-            remove_if_stale(settings, service)?;
+            remove_if_stale(settings, service, &path)?;
             return Ok(0);
+        }
+        Status::Unproven { holder, doubt, .. } => {
+            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
+            return Err(Failure::new(
+                1,
+                format!("{} is locked{by} {doubt}: not signalling anything", path.display()),
+            ));
         }
         Status::Running { pid: None, .. } => {
             return Err(Failure::new(
@@ -64,7 +72,22 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
                 ),
             ));
         }
-        Status::Running { pid: Some(pid), .. } => pid,
+        Status::Running {
+            pid: Some(pid),
+            locked: false,
+        } => {
+            return Err(Failure::new(
+                1,
+                format!(
+                    "{} is not locked: pid {pid} was written by a tool that does not lock, which proves nothing; not signalling it (stop it with the tool that started it)",
+                    path.display()
+                ),
+            ));
+        }
+        Status::Running {
+            pid: Some(pid),
+            locked: true,
+        } => pid,
     };
     if pid == 1 || pid == std::process::id() {
         return Err(Failure::new(
@@ -72,16 +95,29 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
             format!("refusing to signal pid {pid}, named by {}", path.display()),
         ));
     }
-    let target = Target::open(pid);
-    // The pidfd pins the process: if the pidfile still names it now, the signal cannot reach a reused pid.
-    if !still_running(settings, service, pid) {
+    // The pidfd pins the process: if the pidfile still proves it the holder (or the holder's command) after the
+    // pidfd was opened, the pidfd is that process, and a signal through it cannot reach a reused pid.
+    let target = match Target::open(pid) {
+        Ok(target) => target,
+        Err(rustix::io::Errno::SRCH) => {
+            settings.say(&format!("{service} (pid {pid}) stopped by itself"));
+            return remove_if_stale(settings, service, &path).map(|()| 0);
+        }
+        Err(error) => {
+            return Err(Failure::new(
+                1,
+                format!("cannot open a pidfd for pid {pid}: {error}; not signalling it"),
+            ));
+        }
+    };
+    if !still_running(&path, pid) {
         settings.say(&format!("{service} (pid {pid}) stopped by itself"));
-        return remove_if_stale(settings, service).map(|()| 0);
+        return remove_if_stale(settings, service, &path).map(|()| 0);
     }
     target.send(signal)?;
     settings.say(&format!("sent {} to {service} (pid {pid})", signal_name(signal)));
-    if wait_until_gone(settings, service, pid, timeout) {
-        remove_if_stale(settings, service)?;
+    if wait_until_gone(&path, pid, timeout) {
+        remove_if_stale(settings, service, &path)?;
         settings.say(&format!("{service} stopped"));
         return Ok(0);
     }
@@ -96,8 +132,8 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
     }
     target.send(signal_hook::consts::SIGKILL)?;
     settings.say(&format!("sent SIGKILL to {service} (pid {pid})"));
-    if wait_until_gone(settings, service, pid, AFTER_KILL) {
-        remove_if_stale(settings, service)?;
+    if wait_until_gone(&path, pid, AFTER_KILL) {
+        remove_if_stale(settings, service, &path)?;
         settings.say(&format!("{service} killed"));
         return Ok(0);
     }
@@ -107,28 +143,23 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
     ))
 }
 
-/// The process to signal: through a pidfd where the kernel offers one, by pid otherwise.
+/// The process to signal, through a pidfd only: a plain `kill` by pid could reach a process that took the pid over.
 struct Target {
     pid: u32,
-    pidfd: Option<OwnedFd>,
+    pidfd: OwnedFd,
 }
 
 impl Target {
-    fn open(pid: u32) -> Target {
-        let pidfd =
-            Pid::from_raw(pid as i32).and_then(|raw| rustix::process::pidfd_open(raw, PidfdFlags::empty()).ok());
-        Target { pid, pidfd }
+    fn open(pid: u32) -> Result<Target, rustix::io::Errno> {
+        let raw = Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::SRCH)?;
+        let pidfd = rustix::process::pidfd_open(raw, PidfdFlags::empty())?;
+        Ok(Target { pid, pidfd })
     }
 
     fn send(&self, signal: i32) -> Result<(), Failure> {
         let name = signal_name(signal);
         let signal = Signal::from_named_raw(signal).ok_or_else(|| Failure::new(2, format!("cannot send {name}")))?;
-        let result = match (&self.pidfd, Pid::from_raw(self.pid as i32)) {
-            (Some(pidfd), _) => rustix::process::pidfd_send_signal(pidfd, signal),
-            (None, Some(pid)) => rustix::process::kill_process(pid, signal),
-            (None, None) => return Ok(()),
-        };
-        match result {
+        match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
             Err(error) => Err(Failure::new(
                 1,
@@ -138,15 +169,16 @@ impl Target {
     }
 }
 
-fn still_running(settings: &Settings, service: &str, pid: u32) -> bool {
-    matches!(pidfile::status_with(service, &settings.config), Ok(Status::Running { pid: Some(now), .. }) if now == pid)
+/// Whether the pidfile still proves `pid` running.
+fn still_running(path: &Path, pid: u32) -> bool {
+    matches!(pidfile::status_at(path), Ok(Status::Running { pid: Some(now), locked: true }) if now == pid)
 }
 
 /// Waits until the pidfile no longer shows `pid` running.
-fn wait_until_gone(settings: &Settings, service: &str, pid: u32, timeout: Duration) -> bool {
+fn wait_until_gone(path: &Path, pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if !still_running(settings, service, pid) {
+        if !still_running(path, pid) {
             return true;
         }
         let now = Instant::now();
@@ -157,11 +189,18 @@ fn wait_until_gone(settings: &Settings, service: &str, pid: u32, timeout: Durati
     }
 }
 
-/// Removes the pidfile if what is left is stale (its process died without removing it).
-fn remove_if_stale(settings: &Settings, service: &str) -> Result<(), Failure> {
-    if let Ok(Status::Stale { .. }) = pidfile::status_with(service, &settings.config) {
-        pidfile::remove_pidfile_with(service, &settings.config)?;
-        settings.say(&format!("removed the stale pidfile of {service}"));
+/// Removes the pidfile if what is left is stale (its process died without removing it). The removal happens
+/// under the file's lock, so a file that a new instance has claimed meanwhile is left to it.
+fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<(), Failure> {
+    match pidfile::remove_at(path) {
+        Ok(()) => {
+            settings.say(&format!("removed the stale pidfile of {service}, if any was left"));
+            Ok(())
+        }
+        Err(pidfile::Error::InUse { .. } | pidfile::Error::Blocked { .. }) => {
+            settings.say(&format!("{service}'s pidfile is held again: left to its holder"));
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     }
-    Ok(())
 }

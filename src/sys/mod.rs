@@ -1,6 +1,8 @@
-//! The Linux specifics: file identity, the kernel's table of locks, process liveness and start times, and the
+//! The Linux specifics: file identity, process liveness and start times, who holds a file ([`holders`]), and the
 //! three C library registrations (`atexit`, `pthread_atfork`, reading a signal's disposition) that no system-call
 //! crate wraps. All `unsafe` code of the crate except the signal handler's registration lives here.
+
+pub(crate) mod holders;
 
 use std::ffi::CStr;
 use std::sync::Once;
@@ -61,75 +63,6 @@ pub(crate) fn c_path(path: &std::path::Path) -> Result<std::ffi::CString, crate:
 /// Whether the path still names the file `id`, without following a symbolic link.
 pub(crate) fn path_names(path: &CStr, id: FileId) -> bool {
     matches!(rustix::fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW), Ok(stat) if FileId::of(&stat) == id)
-}
-
-/// Unlinks `path` if it still names the file `id`.
-///
-/// Async-signal-safe: two system calls on a path that is already a C string, no allocation, no lock. The check
-/// and the unlink are two steps; a pidfile's lock keeps every process that follows the protocol from replacing
-/// the file in between.
-pub(crate) fn remove_if_same(path: &CStr, id: FileId) -> bool {
-    path_names(path, id) && rustix::fs::unlinkat(CWD, path, AtFlags::empty()).is_ok()
-}
-
-/// What the kernel's lock table says of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LockProbe {
-    /// Someone holds a lock on it; `holder` is the pid the kernel records for the lock, when it shows one.
-    Locked { holder: Option<u32> },
-    /// Nobody holds a lock on it.
-    Unlocked,
-    /// The lock table could not be read (no `/proc`).
-    Unknown,
-}
-
-/// Looks the file up in `/proc/locks`.
-///
-/// Unlike trying the lock, this never disturbs a process that is claiming the file at the same moment. Both
-/// `flock` locks (ours, BSD pidfile(3), flock(1)) and `fcntl` locks count.
-///
-/// The kernel hands the table out a page per `read`, and each `read` resumes at a line number: when a lock listed
-/// before ours goes away between two reads, the lines shift and one is skipped. A lock that is held all along can
-/// so be missed by one pass, but hardly by several, so a file not found is looked for again before it is called
-/// unlocked.
-pub(crate) fn lock_probe(id: FileId) -> LockProbe {
-    const PASSES: usize = 3;
-    let mut table = String::new();
-    for _ in 0..PASSES {
-        table.clear();
-        if read_lock_table(&mut table).is_err() {
-            return LockProbe::Unknown;
-        }
-        if let found @ LockProbe::Locked { .. } = find_lock(&table, id) {
-            return found;
-        }
-    }
-    LockProbe::Unlocked
-}
-
-fn read_lock_table(table: &mut String) -> std::io::Result<usize> {
-    use std::io::Read;
-    std::fs::File::open("/proc/locks")?.read_to_string(table)
-}
-
-/// Finds the lock held on `id` in the text of `/proc/locks`, whose lines read
-/// `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex, inode in decimal); lines of
-/// processes waiting for a lock carry `->` and do not count.
-fn find_lock(table: &str, id: FileId) -> LockProbe {
-    let wanted = format!(
-        "{:02x}:{:02x}:{}",
-        rustix::fs::major(id.dev),
-        rustix::fs::minor(id.dev),
-        id.ino
-    );
-    for line in table.lines().filter(|line| !line.contains("->")) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() >= 6 && fields[5] == wanted {
-            let holder = fields[4].parse::<u32>().ok().filter(|&pid| pid > 0);
-            return LockProbe::Locked { holder };
-        }
-    }
-    LockProbe::Unlocked
 }
 
 /// The parent of process `pid`, from `/proc/PID/stat`.
@@ -251,21 +184,6 @@ pub(crate) fn signal_is_ignored(signal: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_flock_and_skips_waiters() {
-        let id = FileId {
-            dev: rustix::fs::makedev(8, 1),
-            ino: 5678,
-        };
-        let table = "1: POSIX  ADVISORY  WRITE 99 08:01:1234 0 EOF\n\
-                     2: FLOCK  ADVISORY  WRITE 4321 08:01:5678 0 EOF\n\
-                     2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
-        assert_eq!(find_lock(table, id), LockProbe::Locked { holder: Some(4321) });
-        let waiting_only = "2: -> FLOCK  ADVISORY  WRITE 77 08:01:5678 0 EOF\n";
-        assert_eq!(find_lock(waiting_only, id), LockProbe::Unlocked);
-        assert_eq!(find_lock("", id), LockProbe::Unlocked);
-    }
 
     #[test]
     fn own_process_is_alive_with_a_start_time_before_now() {

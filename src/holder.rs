@@ -1,0 +1,144 @@
+//! The proof rule: which process holds a pidfile, and when that proves its service runs.
+//!
+//! A pidfile's lock proves that its service runs only when it cannot have been forged:
+//!
+//! - it is an exclusive `flock` (a shared one, or a POSIX or OFD lock, can be taken by anyone who can read the
+//!   file, and a POSIX lock does not even keep a claim out);
+//! - it is held through a descriptor open for writing, which only a process allowed to write the file, or one
+//!   that inherited such a descriptor, can have: a user who may only read the file cannot;
+//! - the process holding it lives and has that descriptor open *now*, as its `/proc/PID/fd` and
+//!   `/proc/PID/fdinfo` show. The kernel's lock table is only a hint: it names the process that took the lock,
+//!   which may have passed it on and exited, and whose pid may since have been reused;
+//! - and the file names that process, or a child of it (a supervisor holds the lock for the command whose pid
+//!   it wrote).
+//!
+//! Anything else is reported for what it is ([`Doubt`]): a lock that blocks a claim but proves nothing.
+
+use std::fmt;
+
+use crate::sys::{self, FileId, holders};
+
+/// A process that holds a pidfile's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Its pid.
+    pub pid: u32,
+    /// Its effective user id, when it could be read.
+    pub uid: Option<u32>,
+}
+
+impl Holder {
+    fn of(pid: u32) -> Holder {
+        Holder {
+            pid,
+            uid: holders::uid_of(pid),
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.uid {
+            Some(uid) => write!(f, "pid {} (user {uid})", self.pid),
+            None => write!(f, "pid {}", self.pid),
+        }
+    }
+}
+
+/// Why a lock held on a pidfile is not proof that its service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Doubt {
+    /// The exclusive lock is held through a descriptor open only for reading: any user who may read the file could
+    /// have taken it.
+    ReadOnly,
+    /// The lock is a shared one, which any user who may read the file can take.
+    Shared,
+    /// The lock is held as a service holds it, but the file names another process (a file planted with someone
+    /// else's pid, or one whose holder never wrote its own).
+    NotNamed,
+    /// No live process can be seen holding the lock: it was passed on to a process that cannot be found (a
+    /// daemonizing command whose starter exited), or its holder is in another pid namespace.
+    Unseen,
+    /// The open files of the process that may hold the lock cannot be inspected: it belongs to another user. Only
+    /// root, or that user, can prove who holds the pidfile.
+    NotPermitted,
+}
+
+impl fmt::Display for Doubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Doubt::ReadOnly => "through a descriptor open only for reading, which any reader of the file could take",
+            Doubt::Shared => "with a shared lock, which any reader of the file could take",
+            Doubt::NotNamed => "but the file names another process",
+            Doubt::Unseen => {
+                "by no process that can be seen: passed on to an unknown process, or in another pid namespace"
+            }
+            Doubt::NotPermitted => {
+                "but its open files belong to another user and cannot be inspected (check as root or as that user)"
+            }
+        })
+    }
+}
+
+/// What the pid in a pidfile turned out to be.
+pub(crate) enum Named {
+    /// `holder` holds the file's lock as a service does, and the file names it or its child.
+    Proven { holder: u32 },
+    /// The process named, and its parent, do not hold the file's lock.
+    NotHolding,
+    /// The process named belongs to another user: its open files cannot be inspected.
+    NotPermitted,
+}
+
+/// Whether the file `id`, naming `pid`, is held as a service holds it by `pid` or by its parent.
+pub(crate) fn named(pid: u32, id: FileId) -> Named {
+    match holders::hold_of(pid, id) {
+        Ok(Some(hold)) if hold.writable_exclusive => return Named::Proven { holder: pid },
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => return Named::NotPermitted,
+        _ => {}
+    }
+    match sys::parent_of(pid) {
+        Some(parent)
+            if parent > 0 && matches!(holders::hold_of(parent, id), Ok(Some(hold)) if hold.writable_exclusive) =>
+        {
+            Named::Proven { holder: parent }
+        }
+        _ => Named::NotHolding,
+    }
+}
+
+/// Who holds the locked file `id` that names `pid` (or no pid) and did not prove it, and why that is no proof.
+/// `Ok` is a holder that holds the lock as a service does in a file that names no pid yet.
+///
+/// One pass over the kernel's lock table finds the processes that took a `flock` on the inode; each is checked
+/// against its open files, so a pid in the table that has passed the lock on, or been reused, is not named.
+pub(crate) fn identify(id: FileId, pid: Option<u32>) -> Result<Holder, (Option<Holder>, Doubt)> {
+    let mut takers = holders::lock_takers(id.ino).unwrap_or_default();
+    if let Some(pid) = pid {
+        takers.push(pid);
+    }
+    let mut not_permitted = None;
+    for taker in takers {
+        match holders::hold_of(taker, id) {
+            Ok(Some(hold)) if hold.writable_exclusive => {
+                let holder = Holder::of(taker);
+                return if pid.is_none() {
+                    Ok(holder)
+                } else {
+                    Err((Some(holder), Doubt::NotNamed))
+                };
+            }
+            Ok(Some(hold)) if hold.readonly_exclusive => return Err((Some(Holder::of(taker)), Doubt::ReadOnly)),
+            Ok(Some(hold)) if hold.shared => return Err((Some(Holder::of(taker)), Doubt::Shared)),
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                not_permitted.get_or_insert(taker);
+            }
+            _ => {}
+        }
+    }
+    match not_permitted {
+        Some(taker) => Err((Some(Holder::of(taker)), Doubt::NotPermitted)),
+        None => Err((None, Doubt::Unseen)),
+    }
+}
