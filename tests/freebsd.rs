@@ -77,12 +77,22 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
         "the child removed the file"
     );
 
-    // Killed outright, the holder leaves its file; the child that inherited the lock keeps it held.
+    // Killed outright, the holder leaves its file; the child that inherited the lock keeps it held. The file names
+    // the dead holder, so the lock keeps the claim out but proves nothing of that pid.
     holder.stop(9);
     match PidFile::acquire(&path) {
-        Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(holder_pid)),
-        other => panic!("expected AlreadyRunning while the child holds the lock, got {other:?}"),
+        Err(Error::Blocked {
+            holder: None,
+            doubt: pidfile::Doubt::Unseen,
+            ..
+        }) => {}
+        other => panic!("expected Blocked while the child holds the lock, got {other:?}"),
     }
+    assert!(
+        matches!(pidfile::status_at(&path), Ok(pidfile::Status::Unproven { pid: Some(pid), .. }) if pid == holder_pid),
+        "{:?}",
+        pidfile::status_at(&path)
+    );
     let grandchild = rustix::process::Pid::from_raw(grandchild).unwrap();
     rustix::process::kill_process(grandchild, rustix::process::Signal::KILL).unwrap();
     common::eventually("the inheriting child is gone", || {

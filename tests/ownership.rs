@@ -128,11 +128,13 @@ fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
     let path = dir.path().join("open-dir.pid");
     let error = pidfile::PidFile::acquire(&path).unwrap_err();
     assert!(
-        matches!(&error, pidfile::Error::InsecureDirectory { dir: found } if found == dir.path()),
+        matches!(&error, pidfile::Error::InsecureDirectory { dir: found, .. } if found == dir.path()),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("world-writable without the sticky bit"),
+        error
+            .to_string()
+            .contains("other users may write to it and it lacks the sticky bit"),
         "{error}"
     );
     assert!(!path.exists(), "nothing may be created there");
