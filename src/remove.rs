@@ -62,7 +62,8 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
         let id = FileId::of(&stat);
         match read::inspect(&file, &stat, path, true)? {
             Seen::Unlocked { .. } => {}
-            // This process holds the lock (through a guard): removing under it is removing under our own lock.
+            // This process holds the lock through a guard: only `remove_pidfile`, on the way out, takes the file from
+            // under its own guard. Any other removal would let a second instance start beside the guard's holder.
             Seen::Proven { holder, pid } if holder == me && ours_to_remove(policy, pid) => {}
             _ if matches!(policy, Policy::OwnPid(_)) => return Ok(()),
             Seen::Proven { pid, .. } => {
@@ -112,11 +113,7 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
     Err(Error::Unstable { path: path.to_owned() })
 }
 
-/// Whether `policy` removes a file that this process itself holds, naming `pid`.
+/// Whether `policy` removes a file naming `pid` that this process itself holds through a guard.
 fn ours_to_remove(policy: Policy, pid: u32) -> bool {
-    match policy {
-        Policy::Any => true,
-        Policy::OwnPid(own) => own == pid,
-        Policy::Stale => false,
-    }
+    matches!(policy, Policy::OwnPid(own) if own == pid)
 }
