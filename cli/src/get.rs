@@ -1,19 +1,39 @@
-//! `pidfile get SERVICE`: print the pid; 1 when there is no pidfile, 4 when it is corrupt or unreadable.
+//! `pidfile get SERVICE`: print the pid; 1 when there is no pidfile, 4 when it is corrupt, unreadable, or locked in
+//! a way that proves nothing of the pid it names.
+
+use pidfile::Status;
 
 use crate::common::{Failure, Settings, USAGE};
 
-/// The exit code for a pidfile that cannot be read or does not hold a pid.
+/// The exit code for a pidfile that cannot be read, does not hold a pid, or whose pid is not to be trusted.
 const UNREADABLE: u8 = 4;
 
 pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
-    match pidfile::get_pid_with(service, &settings.config) {
-        Ok(Some(pid)) => {
+    let path = settings.path(service)?;
+    // The same judgement as `status`, so that a script never gets a pid that `status` would not stand behind.
+    match pidfile::status_at(&path) {
+        Ok(Status::Running { pid: Some(pid), .. } | Status::Stale { pid: Some(pid) }) => {
             println!("{pid}");
             Ok(0)
         }
-        Ok(None) => {
-            settings.say(&format!("no pidfile at {}", settings.path(service)?.display()));
+        Ok(Status::NotRunning) => {
+            settings.say(&format!("no pidfile at {}", path.display()));
             Ok(1)
+        }
+        Ok(Status::Running { pid: None, .. }) => Err(Failure::new(
+            UNREADABLE,
+            format!("{} is locked by its service but holds no pid yet", path.display()),
+        )),
+        Ok(Status::Stale { pid: None }) => Err(Failure::new(
+            UNREADABLE,
+            format!("{} is empty: it holds no pid", path.display()),
+        )),
+        Ok(Status::Unproven { holder, doubt, .. }) => {
+            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
+            Err(Failure::new(
+                UNREADABLE,
+                format!("{} is locked{by} {doubt}: its pid is not to be trusted", path.display()),
+            ))
         }
         Err(error @ pidfile::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
         Err(error) => Err(Failure::new(UNREADABLE, error.to_string())),

@@ -108,6 +108,19 @@ fn exposition(reports: &[Report]) -> String {
     for report in reports {
         let _ = writeln!(out, "pidfile_locked{{{}}} {}", labels(report), u8::from(report.locked));
     }
+    let _ = writeln!(
+        out,
+        "# HELP pidfile_unknown Whether the service's state is unknown (1): the pidfile is unreadable, corrupt, or locked in a way that proves nothing."
+    );
+    let _ = writeln!(out, "# TYPE pidfile_unknown gauge");
+    for report in reports {
+        let _ = writeln!(
+            out,
+            "pidfile_unknown{{{}}} {}",
+            labels(report),
+            u8::from(report.state == "unknown")
+        );
+    }
     let _ = writeln!(out, "# HELP pidfile_pid The process id the pidfile names.");
     let _ = writeln!(out, "# TYPE pidfile_pid gauge");
     for report in reports {

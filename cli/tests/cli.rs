@@ -606,6 +606,10 @@ fn list_prometheus_output_parses_as_the_text_exposition_format() {
     assert_eq!(samples[r#"pidfile_up{instance="t",service="old"}"#], 0.0);
     assert_eq!(samples[r#"pidfile_up{instance="t",service="bad"}"#], 0.0);
     assert_eq!(samples[r#"pidfile_locked{instance="t",service="web"}"#], 1.0);
+    assert_eq!(samples[r#"pidfile_unknown{instance="t",service="web"}"#], 0.0);
+    assert_eq!(samples[r#"pidfile_unknown{instance="t",service="old"}"#], 0.0);
+    // A corrupt pidfile says nothing of its service.
+    assert_eq!(samples[r#"pidfile_unknown{instance="t",service="bad"}"#], 1.0);
     assert_eq!(
         samples[r#"pidfile_pid{instance="t",service="web"}"#],
         f64::from(service.pid)
