@@ -39,8 +39,7 @@ impl Hold {
 pub(crate) fn hold_of(pid: u32, id: FileId) -> io::Result<Option<Hold>> {
     let fd_dir = open_dir(&format!("/proc/{pid}/fd"))?;
     let mut found: Option<Hold> = None;
-    let mut entries = rustix::fs::Dir::read_from(&fd_dir).map_err(io::Error::from)?;
-    while let Some(entry) = entries.next() {
+    for entry in rustix::fs::Dir::read_from(&fd_dir).map_err(io::Error::from)? {
         let entry = entry.map_err(io::Error::from)?;
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
