@@ -212,11 +212,7 @@ mod tests {
     fn this_process_is_seen_holding_its_own_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("held");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let file = std::fs::File::create(&path).unwrap();
         let id = FileId::of(&rustix::fs::fstat(&file).unwrap());
         let me = std::process::id();
         assert_eq!(hold_of(me, id).unwrap(), Some(Hold::default()));
