@@ -111,10 +111,22 @@
 //! and ours see each other. The kernel gives the lock to one process only, so of any number of processes starting
 //! at once, exactly one wins; a lock dies with its process, so a file left by a crash is known to be stale and is
 //! taken over in place, without a window where two could win. The path is opened without following symbolic
-//! links, and a file that is not a plain regular file with one name is refused and left alone. The pid inside a
-//! file that nobody has locked (written by a tool that does not lock) is believed only if the file belongs to us
-//! or to root, the process lives, and it started before the file was written, so a reused pid does not fool it.
-//! See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
+//! links, and a file that is not a plain regular file with one name is refused and left alone. A pidfile is
+//! deleted only while this process holds its lock, so a removal can never delete a file that a claim has just
+//! taken over.
+//!
+//! # What proves that a service runs
+//!
+//! Anyone who may read a pidfile may also lock it, so a lock alone proves nothing. A lock counts as proof only when
+//! a live process holds it exclusively through a descriptor open for writing (which a user who may only read the
+//! file cannot have), and the file names that process or a child of it; the process's open files in `/proc` show
+//! it. Any other lock ([`Doubt`]) keeps a claim out all the same, but is reported for what it is:
+//! [`Status::Unproven`] from a check, [`Error::Blocked`] from a claim or a removal, naming the process holding it
+//! when it can be found. Proving another user's process requires root (or that user).
+//!
+//! The pid inside a file that nobody has locked (written by a tool that does not lock) is believed only if the
+//! file belongs to us or to root, the process lives, and it started before the file was written, so a reused pid
+//! does not fool it. See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
 //!
 //! # Applications with their own signal handling
 //!
@@ -197,8 +209,9 @@ pub fn get_pid(service: &str) -> Result<Option<u32>, Error> {
 
 /// The pid in the pidfile of `service` under `config`, or `None` when there is no pidfile.
 ///
-/// It does not say whether the process runs (see [`status_with`]). A file that does not hold a pid is
-/// [`Error::Corrupt`]; one being written at this moment (locked and still empty) is waited for briefly.
+/// It does not say whether the process runs (see [`status_with`]): a file locked in a way that proves nothing
+/// still gives its pid. A file that does not hold a pid is [`Error::Corrupt`]; one being written at this moment
+/// (locked and still empty) is waited for at most 100 ms.
 pub fn get_pid_with(service: &str, config: &impl PidConfig) -> Result<Option<u32>, Error> {
     read::get_pid_at(&pidfile_path_with(service, config)?)
 }
@@ -210,10 +223,14 @@ pub fn status(service: &str) -> Result<Status, Error> {
 
 /// Whether `service` runs, by its pidfile under `config`.
 ///
-/// A locked file proves its service runs. An unlocked file counts as running only when it was written by a tool
-/// that does not lock and the process it names still runs (see [`Status::Running`]); otherwise it is stale. An
-/// unlocked file that does not hold a pid is [`Error::Corrupt`]. Checking takes no lock, so it never makes a
-/// concurrent start fail.
+/// A lock proves its service runs only when it cannot have been forged (see [the crate's
+/// rule](crate#what-proves-that-a-service-runs)); any other lock is [`Status::Unproven`]. An unlocked file counts
+/// as running only when it was written by a tool that does not lock and the process it names still runs (see
+/// [`Status::Running`]); otherwise it is stale. An unlocked file that does not hold a pid is [`Error::Corrupt`].
+///
+/// A check tries the file's lock for an instant to learn whether anyone holds it; a claim of this crate that meets
+/// that instant waits for it, so a check never makes one of our starts fail. A locked file whose holder has not
+/// written its pid yet is waited for at most 100 ms.
 pub fn status_with(service: &str, config: &impl PidConfig) -> Result<Status, Error> {
     read::status_at(&pidfile_path_with(service, config)?)
 }
