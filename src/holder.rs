@@ -54,11 +54,12 @@ pub enum Doubt {
     ReadOnly,
     /// The lock is a shared one, which any user who may read the file can take.
     Shared,
-    /// The lock is held as a service holds it, but the file names another process (a file planted with someone
-    /// else's pid, or one whose holder never wrote its own).
+    /// The lock is held as a service holds it, but the file names another process: the lock was passed on (a
+    /// daemonizing command's worker keeps it after its starter, whose pid the file holds, exited), or the file was
+    /// planted with someone else's pid.
     NotNamed,
-    /// No live process can be seen holding the lock: it was passed on to a process that cannot be found (a
-    /// daemonizing command whose starter exited), or its holder is in another pid namespace.
+    /// No live process can be seen holding the lock: its holder is in another pid namespace, or hides its open
+    /// files.
     Unseen,
     /// The open files of the process that may hold the lock cannot be inspected: it belongs to another user. Only
     /// root, or that user, can prove who holds the pidfile.
@@ -112,33 +113,53 @@ pub(crate) fn named(pid: u32, id: FileId) -> Named {
 /// `Ok` is a holder that holds the lock as a service does in a file that names no pid yet.
 ///
 /// One pass over the kernel's lock table finds the processes that took a `flock` on the inode; each is checked
-/// against its open files, so a pid in the table that has passed the lock on, or been reused, is not named.
+/// against its open files, so a pid in the table that has passed the lock on, or been reused, is not named. When
+/// none of them holds it (the lock was passed on, as a daemonizing command passes it to its worker), the open
+/// files of every visible process are looked through: a cost paid only for a lock that proves nothing.
 pub(crate) fn identify(id: FileId, pid: Option<u32>) -> Result<Holder, (Option<Holder>, Doubt)> {
     let mut takers = holders::lock_takers(id.ino).unwrap_or_default();
-    if let Some(pid) = pid {
-        takers.push(pid);
-    }
+    takers.extend(pid);
     let mut not_permitted = None;
-    for taker in takers {
-        match holders::hold_of(taker, id) {
-            Ok(Some(hold)) if hold.writable_exclusive => {
-                let holder = Holder::of(taker);
-                return if pid.is_none() {
-                    Ok(holder)
-                } else {
-                    Err((Some(holder), Doubt::NotNamed))
-                };
-            }
-            Ok(Some(hold)) if hold.readonly_exclusive => return Err((Some(Holder::of(taker)), Doubt::ReadOnly)),
-            Ok(Some(hold)) if hold.shared => return Err((Some(Holder::of(taker)), Doubt::Shared)),
-            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-                not_permitted.get_or_insert(taker);
-            }
-            _ => {}
-        }
+    if let Some(found) = first_holder(takers, id, pid, &mut not_permitted) {
+        return found;
+    }
+    let everyone = holders::all_pids().unwrap_or_default();
+    if let Some(found) = first_holder(everyone, id, pid, &mut not_permitted) {
+        return found;
     }
     match not_permitted {
         Some(taker) => Err((Some(Holder::of(taker)), Doubt::NotPermitted)),
         None => Err((None, Doubt::Unseen)),
     }
+}
+
+/// The judgement on the first of `candidates` that holds a lock on the file `id`, which names `pid`. Notes in
+/// `not_permitted` the first candidate whose open files could not be inspected.
+fn first_holder(
+    candidates: Vec<u32>,
+    id: FileId,
+    pid: Option<u32>,
+    not_permitted: &mut Option<u32>,
+) -> Option<Result<Holder, (Option<Holder>, Doubt)>> {
+    for candidate in candidates {
+        match holders::hold_of(candidate, id) {
+            Ok(Some(hold)) if hold.writable_exclusive => {
+                let holder = Holder::of(candidate);
+                return Some(if pid.is_none() {
+                    Ok(holder)
+                } else {
+                    Err((Some(holder), Doubt::NotNamed))
+                });
+            }
+            Ok(Some(hold)) if hold.readonly_exclusive => {
+                return Some(Err((Some(Holder::of(candidate)), Doubt::ReadOnly)));
+            }
+            Ok(Some(hold)) if hold.shared => return Some(Err((Some(Holder::of(candidate)), Doubt::Shared))),
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                not_permitted.get_or_insert(candidate);
+            }
+            _ => {}
+        }
+    }
+    None
 }

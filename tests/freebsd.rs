@@ -78,14 +78,16 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
     );
 
     // Killed outright, the holder leaves its file; the child that inherited the lock keeps it held. The file names
-    // the dead holder, so the lock keeps the claim out but proves nothing of that pid.
+    // the dead holder, so the lock keeps the claim out but proves nothing of that pid; the child is named.
     holder.stop(9);
     match PidFile::acquire(&path) {
         Err(Error::Blocked {
-            holder: None,
-            doubt: pidfile::Doubt::Unseen,
+            holder: Some(found),
+            doubt: pidfile::Doubt::NotNamed,
             ..
-        }) => {}
+        }) => {
+            assert_eq!(found.pid as i32, grandchild)
+        }
         other => panic!("expected Blocked while the child holds the lock, got {other:?}"),
     }
     assert!(

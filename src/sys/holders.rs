@@ -139,6 +139,22 @@ fn takers_in(table: &str, ino: u64) -> Vec<u32> {
     takers
 }
 
+/// The pids of every process this process can see, from the entries of `/proc`.
+pub(crate) fn all_pids() -> io::Result<Vec<u32>> {
+    let proc_dir = open_dir("/proc")?;
+    let mut pids = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&proc_dir).map_err(io::Error::from)? {
+        let entry = entry.map_err(io::Error::from)?;
+        if let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes())
+            .ok()
+            .and_then(|name| name.parse().ok())
+        {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
 /// The effective user id of process `pid`, from `/proc/PID/status`.
 pub(crate) fn uid_of(pid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
