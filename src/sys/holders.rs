@@ -56,7 +56,11 @@ pub(crate) fn hold_of(pid: u32, id: FileId) -> io::Result<Option<Hold>> {
         let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{name}")) else {
             continue;
         };
-        found.get_or_insert_with(Hold::default).merge(parse_fdinfo(&info));
+        let hold = found.get_or_insert_with(Hold::default);
+        hold.merge(parse_fdinfo(&info));
+        if hold.writable_exclusive {
+            break;
+        }
     }
     Ok(found)
 }
