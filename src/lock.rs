@@ -59,9 +59,11 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 fn attempt(path: &Path, mode: Mode, pid: u32) -> Result<Option<Claimed>, Error> {
     let (file, writable) = open_for_claim(path, mode)?;
     let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
-    let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
+    let mut stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if !locked {
         refuse_unless_let_go(&file, &stat, path)?;
+        // The holder that let go may have written or cut the file meanwhile: its size decides the truncation.
+        stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     }
     if let Some(found) = sys::not_a_pidfile(&stat) {
         return Err(Error::NotAPidFile {
