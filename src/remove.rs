@@ -89,7 +89,8 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
         if !sys::path_names(&c_path, id) {
             continue;
         }
-        // Read again under the lock: what was read before it may have been a claim's, since replaced.
+        // Look again under the lock: what was seen before it may have been a claim's, since replaced.
+        let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
         let content = read::read_content(&file, path)?;
         let pid = read::parse_pid(&content);
         match (policy, pid) {
