@@ -14,6 +14,7 @@
 //! | `acquire PATH`               | the same with `PidFile::acquire(PATH)`, keeping the guard until exit     |
 //! | `acquire-quiet PATH`         | the same without signal handlers                                        |
 //! | `cycle PATH`                 | claims PATH without signal handlers and releases it at once, silently  |
+//! | `contend PATH MARKER N`      | N attempts, each in a forked child, to claim PATH without signal handlers after a random pause; a winner creates MARKER (`O_EXCL`), holds a random while, deletes MARKER, then releases, or half the time exits as if killed, leaving a stale file. Prints `contended won W abandoned A lost L blocked B`; on finding MARKER there (a second winner at once) prints `double ATTEMPT` and exits 3 |
 //! | `marker NAME`                | makes a system call naming `/pidfile-marker-NAME`, to find a place in a trace |
 //! | `release`                    | releases the guards kept by `acquire`                                   |
 //! | `check-content SERVICE`      | exits 1 if the pidfile holds our pid, 0 if not (the spec's first test)  |
@@ -68,6 +69,10 @@ fn main() {
                     .acquire(arg())
                     .unwrap_or_else(report),
             ),
+            "contend" => {
+                let (path, marker) = (arg(), arg());
+                contend(path, marker, arg().parse().unwrap_or(0));
+            }
             "marker" => {
                 let _ = rustix::fs::access(format!("/pidfile-marker-{}", arg()), rustix::fs::Access::EXISTS);
             }
@@ -261,5 +266,116 @@ fn fork_hold() {
         }
         -1 => fail("fork failed"),
         child => say(&format!("child {child}")),
+    }
+}
+
+/// What one attempt of `contend` came to, as the forked child's exit code tells it.
+const WON_RELEASED: i32 = 10;
+const WON_ABANDONED: i32 = 11;
+const LOST: i32 = 12;
+const BLOCKED: i32 = 13;
+const DOUBLE: i32 = 20;
+
+fn contend(path: &str, marker: &str, attempts: usize) {
+    let mut random = Random::seeded();
+    let mut counts = [0usize; 4];
+    for attempt in 0..attempts {
+        let (pause, hold, abandon) = (random.micros(), random.micros(), random.next() % 2 == 0);
+        // SAFETY: the child claims, touches files and exits; this program runs no other threads.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: ends the child without running the parent's exit hooks.
+            unsafe { libc::_exit(contend_once(path, marker, pause, hold, abandon)) }
+        }
+        if child == -1 {
+            fail("fork failed");
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        match code {
+            WON_RELEASED..=BLOCKED => counts[(code - WON_RELEASED) as usize] += 1,
+            DOUBLE => {
+                say(&format!("double {attempt}"));
+                exit(3)
+            }
+            // The child has said what went wrong.
+            _ => exit(4),
+        }
+    }
+    let [released, abandoned, lost, blocked] = counts;
+    say(&format!(
+        "contended won {} abandoned {abandoned} lost {lost} blocked {blocked}",
+        released + abandoned
+    ));
+}
+
+/// One attempt, in the forked child: the exit code says how it went.
+fn contend_once(path: &str, marker: &str, pause: u64, hold: u64, abandon: bool) -> i32 {
+    let micros = std::time::Duration::from_micros;
+    std::thread::sleep(micros(pause));
+    let guard = match PidFile::builder().signal_handlers(false).acquire(path) {
+        Ok(guard) => guard,
+        Err(Error::AlreadyRunning { .. }) => return LOST,
+        Err(Error::Blocked { .. }) => return BLOCKED,
+        Err(error) => {
+            say(&format!("error {error}"));
+            return 4;
+        }
+    };
+    // The marker stands from the win until just before the lock is let go: finding it means another winner.
+    match std::fs::File::create_new(marker) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return DOUBLE,
+        Err(error) => {
+            say(&format!("error marker {error}"));
+            return 4;
+        }
+    }
+    std::thread::sleep(micros(hold));
+    if let Err(error) = std::fs::remove_file(marker) {
+        say(&format!("error marker {error}"));
+        return 4;
+    }
+    if abandon {
+        // As if killed: the lock dies with the process (`_exit` closes the descriptor), the file stays.
+        std::mem::forget(guard);
+        return WON_ABANDONED;
+    }
+    match guard.release() {
+        Ok(()) => WON_RELEASED,
+        Err(error) => {
+            say(&format!("error {error}"));
+            4
+        }
+    }
+}
+
+/// A small xorshift generator: pauses need no better randomness, and no dependency.
+struct Random(u64);
+
+impl Random {
+    fn seeded() -> Random {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64);
+        Random((nanos ^ u64::from(std::process::id()).rotate_left(32)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A pause of a few to a few hundred microseconds.
+    fn micros(&mut self) -> u64 {
+        2 + self.next() % 300
     }
 }

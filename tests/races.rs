@@ -259,3 +259,142 @@ fn running_pid(status: pidfile::Status) -> Option<u32> {
         _ => None,
     }
 }
+
+/// What the remover's calls came to.
+#[derive(Debug, Default)]
+struct Removals {
+    calls: usize,
+    /// Calls that unlinked a file: one that was there before the call, is unlinked after it, and was not written in
+    /// between (a claim writes its pid before it could remove the file itself).
+    removed: usize,
+    /// Refused: a claimer held the file.
+    in_use: usize,
+    /// Refused: the lock proved nothing (a claim between locking and writing its pid, held up past the wait).
+    blocked: usize,
+}
+
+/// What a `contend` claimer reported at its end.
+#[derive(Debug, Default)]
+struct Contended {
+    won: usize,
+    abandoned: usize,
+    lost: usize,
+    blocked: usize,
+}
+
+impl Contended {
+    fn parse(line: &str) -> Contended {
+        let numbers: Vec<usize> = line.split_whitespace().filter_map(|word| word.parse().ok()).collect();
+        match (line.starts_with("contended "), numbers.as_slice()) {
+            (true, &[won, abandoned, lost, blocked]) => Contended {
+                won,
+                abandoned,
+                lost,
+                blocked,
+            },
+            _ => panic!("a claimer ended with {line:?}"),
+        }
+    }
+}
+
+/// A pause of a few to a few hundred microseconds, from a small xorshift generator.
+fn random_pause(state: &mut u64) -> std::time::Duration {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    std::time::Duration::from_micros(2 + *state % 300)
+}
+
+/// The file at `path` opened to be watched (not locked), with what it held.
+fn watch(path: &std::path::Path) -> Option<(File, Vec<u8>)> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let mut content = vec![0; 64];
+    let read = file.read_at(&mut content, 0).ok()?;
+    content.truncate(read);
+    Some((file, content))
+}
+
+/// Whether the watched file was unlinked and still holds what it held: taken by a removal, not by a claim.
+fn removed_unwritten(file: &File, before: &[u8]) -> bool {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let mut content = vec![0; 64];
+    let read = file.read_at(&mut content, 0).unwrap();
+    file.metadata().unwrap().nlink() == 0 && content[..read] == *before
+}
+
+/// Three claimer processes make 5,000 attempts each on one pidfile, each after a random pause; a winner takes a
+/// marker file with `O_EXCL` while it holds the pidfile, and half the winners exit as if killed, leaving a stale
+/// file. Meanwhile this process removes the pidfile over and over, by `remove_pidfile_with` and `remove_at`, after
+/// random pauses too. A removal that unlinked a file a claim had just taken over would let a second claim win
+/// beside the first, which would find the marker taken.
+#[test]
+fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once() {
+    const CLAIMERS: usize = 3;
+    const ATTEMPTS: usize = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = pidfile::Config::new(dir.path(), "race");
+    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let marker = dir.path().join("winner");
+    let attempts = ATTEMPTS.to_string();
+    let mut claimers: Vec<Running> = (0..CLAIMERS)
+        .map(|_| {
+            Running::start(claimer(
+                &[],
+                &["contend", path.to_str().unwrap(), marker.to_str().unwrap(), &attempts],
+            ))
+        })
+        .collect();
+    let mut random = u64::from(std::process::id()) << 20 | 1;
+    let mut removals = Removals::default();
+    let mut running = CLAIMERS;
+    while running > 0 {
+        std::thread::sleep(random_pause(&mut random));
+        let watched = watch(&path);
+        let result = if removals.calls % 2 == 0 {
+            pidfile::remove_pidfile_with("svc", &config)
+        } else {
+            pidfile::remove_at(&path)
+        };
+        removals.calls += 1;
+        match result {
+            Ok(()) => {
+                if watched.is_some_and(|(file, before)| removed_unwritten(&file, &before)) {
+                    removals.removed += 1;
+                }
+            }
+            Err(pidfile::Error::InUse { .. }) => removals.in_use += 1,
+            Err(pidfile::Error::Blocked { .. }) => removals.blocked += 1,
+            Err(error) => panic!("removal {} failed: {error}", removals.calls),
+        }
+        running = 0;
+        for process in &mut claimers {
+            match process.child.try_wait().unwrap() {
+                None => running += 1,
+                Some(status) if status.success() => {}
+                Some(status) => panic!(
+                    "a claimer ended with {status}, saying {:?}, after {removals:?}",
+                    process.line()
+                ),
+            }
+        }
+    }
+    let tallies: Vec<Contended> = claimers
+        .iter_mut()
+        .map(|process| Contended::parse(&process.line()))
+        .collect();
+    eprintln!("{removals:?}, claimers: {tallies:?}");
+    for tally in &tallies {
+        assert_eq!(tally.won + tally.lost + tally.blocked, ATTEMPTS, "{tally:?}");
+    }
+    let won: usize = tallies.iter().map(|tally| tally.won).sum();
+    let abandoned: usize = tallies.iter().map(|tally| tally.abandoned).sum();
+    let lost: usize = tallies.iter().map(|tally| tally.lost).sum();
+    assert!(won >= 1000 && abandoned >= 300 && lost >= 100, "{tallies:?}");
+    assert!(removals.removed >= 200 && removals.in_use >= 200, "{removals:?}");
+    assert!(!marker.exists(), "a winner's marker stayed behind");
+}
