@@ -1,0 +1,331 @@
+//! Services whose lock is held by a process that the checker cannot prove runs them: the worker of a daemonizing
+//! command, which keeps the lock its starter took and exited with; a service in another pid namespace (a
+//! container) seen from the host; a service on the host seen from inside a pid namespace, where its process is not
+//! visible at all. Whatever the checker sees, the state is unknown (never stale), nothing is signalled, the pidfile
+//! is not removed and no second instance starts.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+// The library's test helpers: liveness and the rule for tests that need root.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{process_lives, runs_as_root, wait_for_value};
+use rustix::process::{Pid, PidfdFlags, Signal};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
+
+/// Runs a command in a new pid namespace with its own `/proc`, where no process outside it is visible; the command
+/// is killed if `unshare` is.
+const IN_NAMESPACE: [&str; 5] = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+
+/// Where the command runs: on the host, or inside a new pid namespace.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Host,
+    Namespace,
+}
+
+/// A pid directory of its own, with the instance name `t`.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::tempdir().unwrap())
+    }
+
+    /// The command `pidfile --dir DIR --instance t ARGS...`, run at `place`.
+    fn command(&self, place: Place, args: &[&str]) -> Command {
+        let mut command = match place {
+            Place::Host => Command::new(BIN),
+            Place::Namespace => {
+                let mut command = Command::new(IN_NAMESPACE[0]);
+                command.args(&IN_NAMESPACE[1..]).arg(BIN);
+                command
+            }
+        };
+        command
+            .env_clear()
+            .args(["--dir", self.0.path().to_str().unwrap(), "--instance", "t"])
+            .args(args);
+        command
+    }
+
+    fn run(&self, place: Place, args: &[&str]) -> Output {
+        self.command(place, args).output().unwrap()
+    }
+
+    fn path(&self, service: &str) -> PathBuf {
+        self.0.path().join(format!("t-{service}.pid"))
+    }
+}
+
+/// The process that keeps a pidfile's lock, pinned by a pidfd as soon as its pid is known, and killed through it
+/// when the test ends, however it ends.
+struct Holder {
+    pid: u32,
+    pidfd: OwnedFd,
+}
+
+impl Holder {
+    /// Pins process `pid`, then checks that it is the `sleep` that holds the lock (the pid was not reused).
+    fn pin(pid: u32) -> Holder {
+        let pidfd = rustix::process::pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty())
+            .expect("pin the holder with a pidfd");
+        let holder = Holder { pid, pidfd };
+        assert_eq!(comm(pid).as_deref(), Some("sleep"), "pid {pid} is not the holder");
+        holder
+    }
+
+    /// Pins process `pid`, whatever it runs now.
+    fn pin_any(pid: u32) -> Holder {
+        let pidfd = rustix::process::pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty())
+            .expect("pin the holder with a pidfd");
+        Holder { pid, pidfd }
+    }
+
+    fn lives(&self) -> bool {
+        process_lives(self.pid)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, Signal::KILL);
+    }
+}
+
+/// A service run by `pidfile run --exec web -- sleep 600` inside a pid namespace: there it is pid 1, which is what
+/// its pidfile says. Killed, with its namespace, when dropped.
+struct Contained {
+    unshare: Child,
+    holder: Holder,
+}
+
+impl Contained {
+    fn start(dir: &Dir) -> Contained {
+        let mut unshare = dir
+            .command(Place::Namespace, &["run", "--exec", "web", "--", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = unshare.id();
+        // The process unshare forked into the namespace, once it has claimed the pidfile and become the sleep.
+        let found = std::panic::catch_unwind(|| {
+            wait_for_value(|| {
+                let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).ok()?;
+                let pid: u32 = children.split_whitespace().next()?.parse().ok()?;
+                (comm(pid).as_deref() == Some("sleep")).then_some(pid)
+            })
+        });
+        let Ok(pid) = found else {
+            let _ = unshare.kill();
+            let _ = unshare.wait();
+            panic!("the service did not start in its namespace");
+        };
+        Contained {
+            unshare,
+            holder: Holder::pin(pid),
+        }
+    }
+}
+
+impl Drop for Contained {
+    fn drop(&mut self) {
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+/// The command name of process `pid`.
+fn comm(pid: u32) -> Option<String> {
+    Some(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()?
+            .trim_end()
+            .to_owned(),
+    )
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts `pidfile run --exec web -- sh -c 'sleep 600 & echo $!'`, as a daemonizing command starts: the shell
+/// takes the lock over from `pidfile` (same process), passes it on to the background `sleep` it starts, prints the
+/// sleep's pid and exits at once. Returns the sleep, which now holds the lock alone, and the pid the file names:
+/// the starter's, dead.
+fn daemonize(dir: &Dir) -> (Holder, u32) {
+    let script = "sleep 600 </dev/null >/dev/null 2>&1 & echo $!";
+    let starter = dir
+        .command(Place::Host, &["run", "--exec", "web", "--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starter_pid = starter.id();
+    let output = starter.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let holder = Holder::pin(printed.trim().parse().expect("the shell prints the sleep's pid"));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path("web")).unwrap(),
+        format!("{starter_pid}\n")
+    );
+    assert!(!process_lives(starter_pid));
+    (holder, starter_pid)
+}
+
+/// Runs every command on `web` at `place`, where the lock on its pidfile proves nothing, and checks that each
+/// refuses: `status` says unknown (4), not stale, naming no pid; `stop` signals nothing (1); `remove` leaves the
+/// file (1); `run` does not start a second instance (1). Returns the `status --json` report.
+fn assert_all_refused(dir: &Dir, place: Place, holder: &Holder) -> serde_json::Value {
+    let path = dir.path("web");
+    let content = std::fs::read(&path).unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+
+    let status = dir.run(place, &["status", "web"]);
+    assert_eq!(status.status.code(), Some(4), "{place:?}: {}", stderr(&status));
+    assert!(
+        stderr(&status).contains("no proof that web runs"),
+        "{}",
+        stderr(&status)
+    );
+    let json = dir.run(place, &["status", "web", "--json"]);
+    assert_eq!(json.status.code(), Some(4), "{place:?}: {}", stderr(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["state"], "unknown", "{place:?}: {report}");
+    assert!(report["pid"].is_null(), "{place:?}: {report}");
+
+    let stop = dir.run(place, &["stop", "web"]);
+    assert_eq!(stop.status.code(), Some(1), "{place:?}: {}", stderr(&stop));
+    assert!(stderr(&stop).contains("not signalling anything"), "{}", stderr(&stop));
+    assert!(holder.lives(), "{place:?}: stop signalled the holder");
+
+    let remove = dir.run(place, &["remove", "web"]);
+    assert_eq!(remove.status.code(), Some(1), "{place:?}: {}", stderr(&remove));
+    assert!(
+        stderr(&remove).contains("the file is left alone"),
+        "{}",
+        stderr(&remove)
+    );
+
+    let marker = dir.0.path().join("second-instance-started");
+    for exec in [&[][..], &["--exec"]] {
+        let mut args = vec!["run", "web"];
+        args.extend_from_slice(exec);
+        args.extend(["--", "touch", marker.to_str().unwrap()]);
+        let run = dir.run(place, &args);
+        assert_eq!(run.status.code(), Some(1), "{place:?} {args:?}: {}", stderr(&run));
+        assert!(!marker.exists(), "{place:?} {args:?}: a second instance started");
+    }
+
+    assert_eq!(std::fs::read(&path).unwrap(), content, "{place:?}: the pidfile changed");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "{place:?}: the pidfile was replaced"
+    );
+    assert!(holder.lives());
+    report
+}
+
+#[test]
+fn a_daemonizing_commands_worker_keeps_the_lock_unproven_and_nothing_is_signalled_removed_or_started_beside_it() {
+    let dir = Dir::new();
+    let (holder, _) = daemonize(&dir);
+    let report = assert_all_refused(&dir, Place::Host, &holder);
+    // The worker is found and named, though the file names its exited starter.
+    assert_eq!(report["holder"]["pid"], holder.pid, "{report}");
+    assert!(stderr(&dir.run(Place::Host, &["status", "web"])).contains("the file names another process"));
+}
+
+#[test]
+fn seen_from_a_pid_namespace_a_daemonized_worker_on_the_host_is_unknown_and_nothing_is_signalled_removed_or_started() {
+    if !runs_as_root("to make a pid namespace") {
+        return;
+    }
+    let dir = Dir::new();
+    let (holder, _) = daemonize(&dir);
+    let report = assert_all_refused(&dir, Place::Namespace, &holder);
+    assert!(
+        report.get("holder").is_none(),
+        "the holder cannot be seen there: {report}"
+    );
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("by no process that can be seen"),
+        "{report}"
+    );
+}
+
+#[test]
+fn seen_from_a_pid_namespace_a_service_proven_on_the_host_is_unknown_never_stale_and_is_left_alone() {
+    if !runs_as_root("to make a pid namespace") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut service = dir
+        .command(Place::Host, &["run", "--exec", "web", "--", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    // Pinned first, so that it is killed however the test ends.
+    let holder = Holder::pin_any(service.id());
+    common::eventually("the service runs sleep", || {
+        comm(holder.pid).as_deref() == Some("sleep")
+    });
+    let on_host = dir.run(Place::Host, &["status", "web"]);
+    assert_eq!(
+        on_host.status.code(),
+        Some(0),
+        "on the host it is proven: {}",
+        stderr(&on_host)
+    );
+
+    let report = assert_all_refused(&dir, Place::Namespace, &holder);
+    assert!(report.get("holder").is_none(), "{report}");
+    // Nothing done inside the namespace changed what the host sees.
+    assert_eq!(dir.run(Place::Host, &["status", "web"]).status.code(), Some(0));
+    drop(holder);
+    service.wait().unwrap();
+}
+
+#[test]
+fn a_service_in_a_pid_namespace_seen_from_the_host_is_unknown_and_left_alone() {
+    if !runs_as_root("to make a pid namespace") {
+        return;
+    }
+    let dir = Dir::new();
+    let contained = Contained::start(&dir);
+    // Inside its namespace the service is pid 1, and so says its pidfile; on the host, pid 1 is another process.
+    assert_eq!(std::fs::read_to_string(dir.path("web")).unwrap(), "1\n");
+    let report = assert_all_refused(&dir, Place::Host, &contained.holder);
+    assert_eq!(report["holder"]["pid"], contained.holder.pid, "{report}");
+    assert!(process_lives(1));
+    // Inside its own namespace, it is proven.
+    let inside = Command::new("nsenter")
+        .args(["--target", &contained.holder.pid.to_string(), "--pid", "--mount", BIN])
+        .args([
+            "--dir",
+            dir.0.path().to_str().unwrap(),
+            "--instance",
+            "t",
+            "status",
+            "web",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            inside.status.code(),
+            String::from_utf8_lossy(&inside.stdout).into_owned()
+        ),
+        (Some(0), "web is running (pid 1, pidfile locked)\n".to_owned()),
+        "{}",
+        stderr(&inside)
+    );
+}
