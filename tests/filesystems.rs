@@ -174,7 +174,11 @@ fn btrfs_subvolume_pidfile_is_never_proven_by_the_holder_of_the_same_inode_in_th
     }
     let (code, json) = status_json(&subvolume, "web");
     assert_eq!((code, json["state"].as_str()), (Some(4), Some("unknown")), "{json}");
-    assert_eq!(json["holder"]["pid"], u64::from(orphan.pid), "the holder named is not the child: {json}");
+    assert_eq!(
+        json["holder"]["pid"],
+        u64::from(orphan.pid),
+        "the holder named is not the child: {json}"
+    );
 
     let stop = pidfile_command(&subvolume, &["stop", "web"]);
     assert_eq!(stop.status.code(), Some(1), "{stop:?}");

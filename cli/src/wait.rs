@@ -13,15 +13,18 @@ pub fn run(settings: &Settings, service: &str, gone: bool, timeout: Duration) ->
     settings.path(service)?;
     let deadline = Instant::now() + timeout;
     loop {
-        // A pidfile that cannot be read does not show a running service.
-        let running = matches!(
-            pidfile::status_with(service, &settings.config),
-            Ok(Status::Running { .. })
-        );
-        if running != gone {
+        // Running is what proves it runs; gone is what lets the next start through (no pidfile, or a stale one). A
+        // lock that proves nothing, or a pidfile that cannot be read, is neither.
+        let status = pidfile::status_with(service, &settings.config);
+        let reached = if gone {
+            matches!(status, Ok(Status::NotRunning | Status::Stale { .. }))
+        } else {
+            matches!(status, Ok(Status::Running { .. }))
+        };
+        if reached {
             settings.say(&format!(
                 "{service} is {}",
-                if running { "running" } else { "not running" }
+                if gone { "not running" } else { "running" }
             ));
             return Ok(0);
         }

@@ -329,3 +329,25 @@ fn a_service_in_a_pid_namespace_seen_from_the_host_is_unknown_and_left_alone() {
         stderr(&inside)
     );
 }
+
+/// `wait --gone` is what a script runs between a stop and the next start. While a lock that proves nothing is held,
+/// `status` says unknown and `run` is refused, so `wait --gone` must not say the service is gone.
+#[test]
+fn wait_gone_does_not_say_gone_while_a_lock_that_proves_nothing_keeps_the_next_start_out() {
+    let dir = Dir::new();
+    let (holder, _) = daemonize(&dir);
+    let wait = dir.run(
+        Place::Host,
+        &["--verbose", "wait", "--gone", "web", "--timeout", "300ms"],
+    );
+    let run = dir.run(Place::Host, &["run", "web", "--", "true"]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert_ne!(
+        wait.status.code(),
+        Some(0),
+        "wait --gone said {:?} while the next start is refused: {:?}",
+        stderr(&wait),
+        stderr(&run)
+    );
+    assert!(holder.lives());
+}
