@@ -28,7 +28,8 @@ pub struct Holder {
 }
 
 impl Holder {
-    fn of(pid: u32) -> Holder {
+    /// The process `pid`, with its user when it can be read.
+    pub(crate) fn of(pid: u32) -> Holder {
         Holder {
             pid,
             uid: holders::uid_of(pid),
@@ -58,6 +59,13 @@ pub enum Doubt {
     /// daemonizing command's worker keeps it after its starter, whose pid the file holds, exited), or the file was
     /// planted with someone else's pid.
     NotNamed,
+    /// The lock is held as a service holds it, but the file belongs to user `uid`, who is neither root, nor us, nor
+    /// the owner of its directory: anyone may create a file in a shared directory such as `/var/tmp`, and their file
+    /// under a service's name proves only that they hold it.
+    ForeignOwner {
+        /// The numeric user id of the file's owner.
+        uid: u32,
+    },
     /// No live process can be seen holding the lock: its holder is in another pid namespace, or hides its open
     /// files.
     Unseen,
@@ -68,17 +76,21 @@ pub enum Doubt {
 
 impl fmt::Display for Doubt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Doubt::ReadOnly => "through a descriptor open only for reading, which any reader of the file could take",
-            Doubt::Shared => "with a shared lock, which any reader of the file could take",
-            Doubt::NotNamed => "but the file names another process",
-            Doubt::Unseen => {
-                "by no process that can be seen: passed on to an unknown process, or in another pid namespace"
+        match self {
+            Doubt::ReadOnly => {
+                f.write_str("through a descriptor open only for reading, which any reader of the file could take")
             }
-            Doubt::NotPermitted => {
-                "but its open files belong to another user and cannot be inspected (check as root or as that user)"
-            }
-        })
+            Doubt::Shared => f.write_str("with a shared lock, which any reader of the file could take"),
+            Doubt::NotNamed => f.write_str("but the file names another process"),
+            Doubt::ForeignOwner { uid } => write!(
+                f,
+                "but the file belongs to user {uid}, not to root, us or the owner of its directory: anyone may create such a file there"
+            ),
+            Doubt::Unseen => f.write_str("by no process that can be seen (one in another pid namespace, say)"),
+            Doubt::NotPermitted => f.write_str(
+                "but its open files belong to another user and cannot be inspected (check as root or as that user)",
+            ),
+        }
     }
 }
 

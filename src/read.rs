@@ -191,10 +191,19 @@ pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool)
         } else {
             let named = pid.map(|pid| (pid, holder::named(pid, id)));
             match named {
-                Some((pid, Named::Proven { holder })) => return Ok(Seen::Proven { pid, holder }),
+                Some((pid, Named::Proven { holder })) => {
+                    return Ok(match foreign_owner(stat, path) {
+                        None => Seen::Proven { pid, holder },
+                        Some(uid) => Seen::Unproven {
+                            pid: Some(pid),
+                            holder: Some(Holder::of(holder)),
+                            doubt: Doubt::ForeignOwner { uid },
+                        },
+                    });
+                }
                 // The named process belongs to another user: waiting will not make it provable.
-                Some((_, Named::NotPermitted)) => return Ok(identified(id, pid)),
-                _ if settled => return Ok(identified(id, pid)),
+                Some((_, Named::NotPermitted)) => return Ok(identified(stat, path, pid)),
+                _ if settled => return Ok(identified(stat, path, pid)),
                 _ => {}
             }
         }
@@ -203,10 +212,38 @@ pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool)
     }
 }
 
-fn identified(id: FileId, pid: Option<u32>) -> Seen {
-    match holder::identify(id, pid) {
-        Ok(_) => Seen::ProvenWithoutPid,
+fn identified(stat: &Stat, path: &Path, pid: Option<u32>) -> Seen {
+    match holder::identify(FileId::of(stat), pid) {
+        Ok(holder) => match foreign_owner(stat, path) {
+            None => Seen::ProvenWithoutPid,
+            Some(uid) => Seen::Unproven {
+                pid,
+                holder: Some(holder),
+                doubt: Doubt::ForeignOwner { uid },
+            },
+        },
         Err((holder, doubt)) => Seen::Unproven { pid, holder, doubt },
+    }
+}
+
+/// The owner of the pidfile when its word cannot be taken: not root, not us, and not the owner of its directory.
+///
+/// Such a user may create files in the directory only because it is shared (sticky and writable by all, as
+/// `/var/tmp` is): their file under a service's name is a squat, and even a lock held as a service holds it proves
+/// only that they hold it. The owner of the directory, who could replace any file in it anyway, is trusted (a
+/// service running as its own user in its own directory).
+fn foreign_owner(stat: &Stat, path: &Path) -> Option<u32> {
+    let owner = stat.st_uid;
+    if owner == 0 || owner == rustix::process::geteuid().as_raw() {
+        return None;
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match rustix::fs::stat(dir) {
+        Ok(dir_stat) if dir_stat.st_uid == owner => None,
+        _ => Some(owner),
     }
 }
 

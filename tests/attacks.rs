@@ -190,24 +190,20 @@ fn file_planted_and_locked_by_another_user_naming_pid_1_is_no_proof_and_blocks_a
 fn empty_file_planted_and_locked_by_another_user_blocks_a_claim_and_gives_no_pid() {
     let Some((_dir, path)) = root_dir(0o1777) else { return };
     let forger = planted(&path, "");
-    // The lock is held as a service holds it (exclusive, through a writable descriptor of the file's owner), and
-    // the file names no other process: the library takes it for a service of nobody's between its claim and its
-    // write (`Running` without a pid), or reports the lock as no proof; never a pid, never stale.
+    // Held as a service holds it, but in a file of a user who owns neither it by right nor the shared directory.
     let status = status_at(&path).unwrap();
     assert!(
-        matches!(
-            status,
-            Status::Running {
-                pid: None,
-                locked: true
-            }
-        ) || matches!(status, Status::Unproven { pid: None, holder, .. } if holder == self::holder(&forger)),
+        matches!(status, Status::Unproven { pid: None, holder, doubt: Doubt::ForeignOwner { uid: 65534 } }
+            if holder == self::holder(&forger)),
         "{status:?}"
     );
     match PidFile::acquire(&path) {
-        Err(Error::AlreadyRunning { pid: None, .. }) => {}
-        Err(Error::Blocked { holder, .. }) if holder == self::holder(&forger) => {}
-        other => panic!("expected the claim to be refused without a pid, got {other:?}"),
+        Err(Error::Blocked {
+            holder,
+            doubt: Doubt::ForeignOwner { uid: 65534 },
+            ..
+        }) if holder == self::holder(&forger) => {}
+        other => panic!("expected the claim to be blocked by the squatter, got {other:?}"),
     }
     assert!(matches!(get_pid_at(&path), Err(Error::Corrupt { .. })));
     assert_eq!(std::fs::read(&path).unwrap(), b"");

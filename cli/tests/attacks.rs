@@ -242,6 +242,51 @@ fn file_planted_and_locked_by_another_user_naming_pid_1_is_not_reported_running_
     assert!(forger.lives());
 }
 
+#[test]
+fn empty_files_planted_and_locked_by_another_user_are_not_exported_as_up() {
+    let Some(place) = Place::new(0o1777) else { return };
+    let services: Vec<String> = (0..10).map(|n| format!("empty{n}")).collect();
+    let _forgers: Vec<Forger> = services
+        .iter()
+        .map(|service| Forger::start(&place.path(service), "w", "", Lock::FlockExclusive))
+        .collect();
+
+    let output = place.run(&["list", "--prometheus"]);
+    assert_eq!(output.status.code(), Some(0));
+    let exposition = stdout(&output);
+    for service in &services {
+        assert_eq!(
+            metric(&exposition, "pidfile_up", service).as_deref(),
+            Some("0"),
+            "{service} is exported as up:\n{exposition}"
+        );
+    }
+}
+
+#[test]
+fn file_planted_by_another_user_naming_its_own_locking_process_is_not_reported_running() {
+    let Some(place) = Place::new(0o1777) else { return };
+    let forger = Forger::start(&place.path("web"), "w", "{pid}\n", Lock::FlockExclusive);
+    assert_eq!(
+        std::fs::read_to_string(place.path("web")).unwrap(),
+        format!("{}\n", forger.pid())
+    );
+
+    let output = place.run(&["status", "web"]);
+    assert_ne!(
+        output.status.code(),
+        Some(0),
+        "a process of nobody's is reported as root's service: {}",
+        stdout(&output)
+    );
+    let exposition = stdout(&place.run(&["list", "--prometheus"]));
+    assert_eq!(
+        metric(&exposition, "pidfile_up", "web").as_deref(),
+        Some("0"),
+        "{exposition}"
+    );
+}
+
 /// A pid directory owned by `nobody`, inside a directory of root's.
 fn nobody_dir(place: &Place) -> PathBuf {
     let dir = place.dir.path().join("nobodys");
