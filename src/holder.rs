@@ -9,8 +9,11 @@
 //! - the process holding it lives and has that descriptor open *now*, as its `/proc/PID/fd` and
 //!   `/proc/PID/fdinfo` show. The kernel's lock table is only a hint: it names the process that took the lock,
 //!   which may have passed it on and exited, and whose pid may since have been reused;
-//! - and the file names that process, or a child of it (a supervisor holds the lock for the command whose pid
-//!   it wrote).
+//! - the file names that process, or a child of it (a supervisor holds the lock for the command whose pid it
+//!   wrote);
+//! - and the file belongs to root, to us, or to the owner of its directory: in a shared directory such as
+//!   `/var/tmp`, another user's file under a service's name is a squat, however it is locked (checked in
+//!   `crate::read`, which knows the path).
 //!
 //! Anything else is reported for what it is ([`Doubt`]): a lock that blocks a claim but proves nothing.
 
