@@ -119,8 +119,8 @@
 //!
 //! Anyone who may read a pidfile may also lock it, so a lock alone proves nothing. A lock counts as proof only when
 //! a live process holds it exclusively through a descriptor open for writing (which a user who may only read the
-//! file cannot have), and the file names that process or a child of it; the process's open files in `/proc` show
-//! it. Any other lock ([`Doubt`]) keeps a claim out all the same, but is reported for what it is:
+//! file cannot have), the file names that process or a child of it, and the file belongs to root, to us or to the
+//! owner of its directory; the process's open files in `/proc` show it. Any other lock ([`Doubt`]) keeps a claim out all the same, but is reported for what it is:
 //! [`Status::Unproven`] from a check, [`Error::Blocked`] from a claim or a removal, naming the process holding it
 //! when it can be found. Proving another user's process requires root (or that user).
 //!
