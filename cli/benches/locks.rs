@@ -5,6 +5,10 @@
 //! kernel's lock table, once, after waiting 100 ms for the holder to write its pid), next to one read of
 //! `/proc/locks` by this process, the yardstick for a pass over the table.
 //!
+//! A running service is proven from its own open descriptors (`/proc/PID/fd`), so what the check of one costs grows
+//! instead with the number of descriptors the service has open: the second table measures the check of a running
+//! service that has 0, 1,000 and 10,000 descriptors open besides its pidfile (opened after its claim).
+//!
 //! ```text
 //! cargo bench -p pidfile-cli --bench locks
 //! ```
@@ -43,11 +47,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("hold-files") => hold_files(Path::new(&args[1]), args[2].parse().unwrap(), args[3].parse().unwrap()),
-        Some("hold-pidfile") => hold_pidfile(Path::new(&args[1])),
+        Some("hold-pidfile") => hold_pidfile(Path::new(&args[1]), args.get(2).map_or(0, |n| n.parse().unwrap())),
         Some("hold-lock") => hold_lock(Path::new(&args[1])),
         _ => measure(),
     }
 }
+
+/// The numbers of descriptors, besides its pidfile's, that a running service has open.
+const DESCRIPTORS: [usize; 3] = [0, 1_000, 10_000];
+/// Rounds of the running checks of services with those numbers of descriptors, taking turns.
+const DESCRIPTOR_ROUNDS: usize = 41;
 
 /// What is measured: 0 running, 1 stale, 2 unknown holder (by `pidfile status`), 3 one read of the table.
 const CONTENDERS: usize = 4;
@@ -117,6 +126,7 @@ fn measure() {
     drop(holders);
     drop(foreign);
     drop(service);
+    let by_descriptors = measure_descriptors(pid_dir.path());
 
     let medians: Vec<[f64; CONTENDERS]> = times.into_iter().map(|samples| samples.map(median)).collect();
     let base = medians[0];
@@ -144,6 +154,46 @@ fn measure() {
     for (count, [.., unknown, table]) in COUNTS.iter().zip(&medians) {
         println!("| {count} | {unknown:.0} | {:.0} | {table:.0} |", unknown - base[2]);
     }
+    println!(
+        "\n`pidfile status` of a running service against the descriptors it has open (medians of \
+         {DESCRIPTOR_ROUNDS} runs, µs; no locks held but its own)\n"
+    );
+    println!("| descriptors open besides the pidfile | running µs | running / running at 0 |");
+    println!("|---:|---:|---:|");
+    for (count, running) in DESCRIPTORS.iter().zip(&by_descriptors) {
+        println!("| {count} | {running:.0} | {:.2}x |", running / by_descriptors[0]);
+    }
+}
+
+/// The running check of services with [`DESCRIPTORS`] open, taking turns: the median of each, in µs.
+fn measure_descriptors(dir: &Path) -> Vec<f64> {
+    let services: Vec<(String, Helper)> = DESCRIPTORS
+        .iter()
+        .map(|count| {
+            let name = format!("open{count}");
+            let path = dir.join(format!("bench-{name}.pid"));
+            let helper = Helper::start(&["hold-pidfile", path.to_str().unwrap(), &count.to_string()]);
+            (name, helper)
+        })
+        .collect();
+    let dir = dir.to_str().unwrap();
+    let args: Vec<[&str; 6]> = services
+        .iter()
+        .map(|(name, _)| ["--dir", dir, "--instance", "bench", "status", name.as_str()])
+        .collect();
+    for (argv, (_, helper)) in args.iter().zip(&services) {
+        let report = status_json(argv);
+        assert_eq!(report["state"], "running", "{report}");
+        assert_eq!(report["pid"], helper.pid(), "{report}");
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); services.len()];
+    for round in 0..DESCRIPTOR_ROUNDS {
+        for turn in 0..services.len() {
+            let index = (turn + round) % services.len();
+            times[index].push(time_status(&args[index], 0));
+        }
+    }
+    times.into_iter().map(median).collect()
 }
 
 /// `pidfile status --json` of the given check, parsed.
@@ -307,19 +357,7 @@ fn ready_then_wait_for_stdin_to_close() {
 /// then on each byte read from standard input takes an exclusive `flock` on every one of them (`l`) or lets go
 /// of them all (`u`), and says `done`; exits at the end of its input.
 fn hold_files(dir: &Path, first: usize, end: usize) {
-    let needed = (end - first) as u64 + 64;
-    let limit = rustix::process::getrlimit(Resource::Nofile);
-    if limit.current.is_some_and(|current| current < needed) {
-        let maximum = limit.maximum.map(|maximum| maximum.max(needed));
-        rustix::process::setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(needed),
-                maximum,
-            },
-        )
-        .expect("raise RLIMIT_NOFILE for the lock holder's files");
-    }
+    allow_descriptors(end - first);
     let files: Vec<File> = (first..end)
         .map(|index| File::create(dir.join(format!("lock-{index}"))).expect("create a file to lock"))
         .collect();
@@ -337,13 +375,36 @@ fn hold_files(dir: &Path, first: usize, end: usize) {
     }
 }
 
-/// Holding mode: the service, which claims the pidfile at `path` (writing its own pid) and keeps it.
-fn hold_pidfile(path: &Path) {
+/// Raises RLIMIT_NOFILE so that `count` more descriptors can be open.
+fn allow_descriptors(count: usize) {
+    let needed = count as u64 + 64;
+    let limit = rustix::process::getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|current| current < needed) {
+        let maximum = limit.maximum.map(|maximum| maximum.max(needed));
+        rustix::process::setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(needed),
+                maximum,
+            },
+        )
+        .expect("raise RLIMIT_NOFILE");
+    }
+}
+
+/// Holding mode: the service, which claims the pidfile at `path` (writing its own pid) and keeps it, then opens
+/// `extra` more descriptors (of `/dev/null`), as a service opens its connections.
+fn hold_pidfile(path: &Path, extra: usize) {
+    allow_descriptors(extra);
     let guard = PidFile::builder()
         .signal_handlers(false)
         .acquire(path)
         .expect("claim the service's pidfile");
+    let open: Vec<File> = (0..extra)
+        .map(|_| File::open("/dev/null").expect("open /dev/null"))
+        .collect();
     ready_then_wait_for_stdin_to_close();
+    drop(open);
     drop(guard);
 }
 
