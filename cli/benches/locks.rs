@@ -6,7 +6,7 @@
 //! `/proc/locks` by this process, the yardstick for a pass over the table.
 //!
 //! A running service is proven from its own open descriptors (`/proc/PID/fd`), so what the check of one costs grows
-//! instead with the number of descriptors the service has open: the second table measures the check of a running
+//! instead with the number of descriptors the service has open: the last table measures the check of a running
 //! service that has 0, 1,000 and 10,000 descriptors open besides its pidfile (opened after its claim).
 //!
 //! ```text
@@ -42,6 +42,13 @@ const ROUNDS: usize = 20;
 /// The unknown-holder check waits 100 ms before it reads the table: it, and the in-process read of the table, take
 /// their turn only every this many rounds.
 const SLOW_EVERY: usize = 10;
+/// The numbers of descriptors, besides its pidfile's, that a running service has open.
+const DESCRIPTORS: [usize; 3] = [0, 1_000, 10_000];
+/// Rounds of the running checks of services with those numbers of descriptors, taking turns.
+const DESCRIPTOR_ROUNDS: usize = 41;
+
+/// What is measured: 0 running, 1 stale, 2 unknown holder (by `pidfile status`), 3 one read of the table.
+const CONTENDERS: usize = 4;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,14 +59,6 @@ fn main() {
         _ => measure(),
     }
 }
-
-/// The numbers of descriptors, besides its pidfile's, that a running service has open.
-const DESCRIPTORS: [usize; 3] = [0, 1_000, 10_000];
-/// Rounds of the running checks of services with those numbers of descriptors, taking turns.
-const DESCRIPTOR_ROUNDS: usize = 41;
-
-/// What is measured: 0 running, 1 stale, 2 unknown holder (by `pidfile status`), 3 one read of the table.
-const CONTENDERS: usize = 4;
 
 fn measure() {
     // Declared first, removed last: after every process holding files in them has ended.
