@@ -4,12 +4,17 @@
 //! These are facts only; what counts as proof that a service runs is decided in `crate::holder`.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 use super::FileId;
+
+/// The buffer for reading directory entries: `RawDir` reads through the descriptor it is given, where `Dir` would
+/// open the directory a second time.
+const DIR_BUFFER: usize = 4096;
 
 /// How one process holds a file open, over all its descriptors for that file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,7 +44,9 @@ impl Hold {
 pub(crate) fn hold_of(pid: u32, id: FileId) -> io::Result<Option<Hold>> {
     let fd_dir = open_dir(&format!("/proc/{pid}/fd"))?;
     let mut found: Option<Hold> = None;
-    for entry in rustix::fs::Dir::read_from(&fd_dir).map_err(io::Error::from)? {
+    let mut buffer = [MaybeUninit::<u8>::uninit(); DIR_BUFFER];
+    let mut entries = RawDir::new(&fd_dir, &mut buffer);
+    while let Some(entry) = entries.next() {
         let entry = entry.map_err(io::Error::from)?;
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
@@ -147,7 +154,9 @@ fn takers_in(table: &str, ino: u64) -> Vec<u32> {
 pub(crate) fn all_pids() -> io::Result<Vec<u32>> {
     let proc_dir = open_dir("/proc")?;
     let mut pids = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&proc_dir).map_err(io::Error::from)? {
+    let mut buffer = [MaybeUninit::<u8>::uninit(); DIR_BUFFER];
+    let mut entries = RawDir::new(&proc_dir, &mut buffer);
+    while let Some(entry) = entries.next() {
         let entry = entry.map_err(io::Error::from)?;
         if let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes())
             .ok()
