@@ -60,7 +60,7 @@ pub(crate) fn hold_of(pid: u32, id: FileId) -> io::Result<Option<Hold>> {
             continue;
         }
         let name = String::from_utf8_lossy(name.to_bytes()).into_owned();
-        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{name}")) else {
+        let Ok(info) = read_proc_file(&format!("/proc/{pid}/fdinfo/{name}")) else {
             continue;
         };
         let hold = found.get_or_insert_with(Hold::default);
@@ -70,6 +70,27 @@ pub(crate) fn hold_of(pid: u32, id: FileId) -> io::Result<Option<Hold>> {
         }
     }
     Ok(found)
+}
+
+/// Reads a small `/proc` file whole, in as few reads as the kernel allows (`std::fs::read_to_string` would `statx`
+/// it first, and start with small reads, since `/proc` files report a size of zero).
+fn read_proc_file(path: &str) -> io::Result<String> {
+    let file = rustix::fs::openat(rustix::fs::CWD, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut content = Vec::with_capacity(1024);
+    loop {
+        let filled = content.len();
+        content.resize(filled + 1024, 0);
+        match rustix::io::read(&file, &mut content[filled..]) {
+            Ok(0) => {
+                content.truncate(filled);
+                break;
+            }
+            Ok(read) => content.truncate(filled + read),
+            Err(Errno::INTR) => content.truncate(filled),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    String::from_utf8(content).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 fn open_dir(path: &str) -> io::Result<OwnedFd> {
