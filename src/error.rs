@@ -81,28 +81,30 @@ pub enum Error {
         pid: Option<u32>,
     },
 
-    /// The pid directory may be written by other users (group- or world-writable) and lacks the sticky bit, so they
-    /// could rename or delete the pidfile and start a second instance: no pidfile is claimed or removed there.
-    /// (`/tmp` and `/var/tmp` have the sticky bit and are fine.)
+    /// The pid directory, or a directory on the way to it, may be written by other users (group- or
+    /// world-writable) and lacks the sticky bit, so they could rename or delete the pidfile (or the directory) and
+    /// start a second instance: no pidfile is claimed or removed there. (`/tmp` and `/var/tmp` have the sticky bit
+    /// and are fine.)
     #[error(
-        "refusing pid directory {} (owner: user {uid}): other users may write to it and it lacks the sticky bit, so anyone could replace the pidfiles in it",
+        "refusing pid directory {} (owner: user {uid}): other users may write to it and it lacks the sticky bit, so anyone could replace the pidfiles under it",
         dir.display()
     )]
     InsecureDirectory {
-        /// The directory (the one a symbolic link leads to is what was checked).
+        /// The directory at fault: the pid directory, or one on the way to it (symbolic links followed).
         dir: PathBuf,
         /// The numeric user id of its owner.
         uid: u32,
     },
 
-    /// The pid directory belongs to a user other than root and us, who could rename or delete the pidfile and
-    /// start a second instance: no pidfile is claimed or removed there.
+    /// The pid directory, a directory on the way to it, or a symbolic link on the way, belongs to a user other
+    /// than root and us, who could rename or delete the pidfile (or point the way elsewhere) and start a second
+    /// instance: no pidfile is claimed there (nor removed, unless it is that user's own service directory).
     #[error(
-        "refusing pid directory {}: it belongs to user {uid}, not to root or to us, so its owner could replace the pidfiles in it",
+        "refusing pid directory {}: it belongs to user {uid}, not to root or to us, so its owner could replace the pidfiles under it",
         dir.display()
     )]
     UntrustedDirectory {
-        /// The directory (the one a symbolic link leads to is what was checked).
+        /// The directory or symbolic link at fault: the pid directory, or one on the way to it.
         dir: PathBuf,
         /// The numeric user id of its owner.
         uid: u32,

@@ -63,12 +63,15 @@ pub enum Doubt {
     /// planted with someone else's pid.
     NotNamed,
     /// The lock is held as a service holds it, but the file belongs to user `uid`, who is neither root, nor us, nor
-    /// the owner of its directory: anyone may create a file in a shared directory such as `/var/tmp`, and their file
+    /// the user whose service directory holds it: anyone may create a file in a shared directory such as `/var/tmp`, and their file
     /// under a service's name proves only that they hold it.
     ForeignOwner {
         /// The numeric user id of the file's owner.
         uid: u32,
     },
+    /// The file may be written by every user, so any of them may hold a descriptor open for writing: its lock
+    /// proves nothing, however it is held.
+    WritableByAll,
     /// No live process can be seen holding the lock: its holder is in another pid namespace, or hides its open
     /// files.
     Unseen,
@@ -87,8 +90,11 @@ impl fmt::Display for Doubt {
             Doubt::NotNamed => f.write_str("but the file names another process"),
             Doubt::ForeignOwner { uid } => write!(
                 f,
-                "but the file belongs to user {uid}, not to root, us or the owner of its directory: anyone may create such a file there"
+                "but the file belongs to user {uid}, not to root, us or the user whose service directory holds it: anyone may create such a file in a shared directory"
             ),
+            Doubt::WritableByAll => {
+                f.write_str("but the file may be written by every user, who could all hold such a lock")
+            }
             Doubt::Unseen => f.write_str("by no process that can be seen (one in another pid namespace, say)"),
             Doubt::NotPermitted => f.write_str(
                 "but its open files belong to another user and cannot be inspected (check as root or as that user)",
@@ -114,9 +120,12 @@ pub(crate) fn named(pid: u32, id: FileId) -> Named {
         Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => return Named::NotPermitted,
         _ => {}
     }
+    // A child counts while it runs: a zombie that its supervisor has not reaped yet is gone.
     match sys::parent_of(pid) {
         Some(parent)
-            if parent > 0 && matches!(holders::hold_of(parent, id), Ok(Some(hold)) if hold.writable_exclusive) =>
+            if parent > 0
+                && matches!(holders::hold_of(parent, id), Ok(Some(hold)) if hold.writable_exclusive)
+                && sys::liveness(pid) != sys::Liveness::Dead =>
         {
             Named::Proven { holder: parent }
         }

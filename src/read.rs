@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use rustix::fs::{CWD, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use crate::Error;
 use crate::holder::{self, Doubt, Holder, Named};
 use crate::sys::{self, FileId, Liveness, holders};
+use crate::{Error, directory};
 
 /// The most a pidfile may hold: a pid, whitespace, and room to spare. A longer file is corrupt, and is not read.
 pub(crate) const MAX_CONTENT: usize = 64;
@@ -192,12 +192,12 @@ pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool)
             let named = pid.map(|pid| (pid, holder::named(pid, id)));
             match named {
                 Some((pid, Named::Proven { holder })) => {
-                    return Ok(match foreign_owner(stat, path) {
+                    return Ok(match file_doubt(stat, path) {
                         None => Seen::Proven { pid, holder },
-                        Some(uid) => Seen::Unproven {
+                        Some(doubt) => Seen::Unproven {
                             pid: Some(pid),
                             holder: Some(Holder::of(holder)),
-                            doubt: Doubt::ForeignOwner { uid },
+                            doubt,
                         },
                     });
                 }
@@ -214,36 +214,36 @@ pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool)
 
 fn identified(stat: &Stat, path: &Path, pid: Option<u32>) -> Seen {
     match holder::identify(FileId::of(stat), pid) {
-        Ok(holder) => match foreign_owner(stat, path) {
+        Ok(holder) => match file_doubt(stat, path) {
             None => Seen::ProvenWithoutPid,
-            Some(uid) => Seen::Unproven {
+            Some(doubt) => Seen::Unproven {
                 pid,
                 holder: Some(holder),
-                doubt: Doubt::ForeignOwner { uid },
+                doubt,
             },
         },
         Err((holder, doubt)) => Seen::Unproven { pid, holder, doubt },
     }
 }
 
-/// The owner of the pidfile when its word cannot be taken: not root, not us, and not the owner of its directory.
+/// Why the pidfile itself cannot vouch for a lock held on it, if it cannot: anyone may write it (so anyone may
+/// hold a writable descriptor), or it belongs to a user who is neither root, nor us, nor the user whose service
+/// directory holds it (see `crate::directory`).
 ///
 /// Such a user may create files in the directory only because it is shared (sticky and writable by all, as
 /// `/var/tmp` is): their file under a service's name is a squat, and even a lock held as a service holds it proves
-/// only that they hold it. The owner of the directory, who could replace any file in it anyway, is trusted (a
-/// service running as its own user in its own directory).
-fn foreign_owner(stat: &Stat, path: &Path) -> Option<u32> {
+/// only that they hold it.
+fn file_doubt(stat: &Stat, path: &Path) -> Option<Doubt> {
+    if stat.st_mode & 0o002 != 0 {
+        return Some(Doubt::WritableByAll);
+    }
     let owner = stat.st_uid;
     if owner == 0 || owner == rustix::process::geteuid().as_raw() {
         return None;
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match rustix::fs::stat(dir) {
-        Ok(dir_stat) if dir_stat.st_uid == owner => None,
-        _ => Some(owner),
+    match directory::service_owner(directory::parent(path)) {
+        Some(service_user) if service_user == owner => None,
+        _ => Some(Doubt::ForeignOwner { uid: owner }),
     }
 }
 

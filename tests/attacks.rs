@@ -262,11 +262,11 @@ fn symbolic_link_to_a_pid_directory_of_another_user_is_refused() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let path = link.join("t-web.pid");
 
-    // The error names the directory as it was given; what was checked is the one the link leads to.
-    assert_untrusted(PidFile::acquire(&path).map(drop), &link, "acquire");
+    // What is checked, and named, is the directory the link leads to.
+    assert_untrusted(PidFile::acquire(&path).map(drop), &target, "acquire");
     assert_untrusted(
         remove_pidfile_with("web", &Config::new(&link, "t")),
-        &link,
+        &target,
         "remove_pidfile_with",
     );
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "something was created");
@@ -332,4 +332,84 @@ fn read_only_lock_held_by_the_very_process_the_file_names_is_no_proof() {
     assert_blocked(remove_at(&path), &forger, Doubt::ReadOnly, "remove_at");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", forger.pid()));
     assert!(forger.lives());
+}
+
+#[test]
+fn directory_of_another_user_above_the_pid_directory_is_refused() {
+    // A root directory inside one of nobody's: nobody may rename it away, with a locked pidfile in it, and put
+    // another in its place.
+    let Some((root, _)) = root_dir(0o755) else { return };
+    let above = nobody_dir(&root);
+    let dir = above.join("run");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("t-web.pid");
+    assert_untrusted(PidFile::acquire(&path).map(drop), &above, "acquire");
+    assert_untrusted(
+        remove_pidfile_with("web", &Config::new(&dir, "t")),
+        &above,
+        "remove_pidfile_with",
+    );
+    assert!(!path.exists(), "a pidfile was created");
+}
+
+#[test]
+fn symbolic_link_of_another_user_on_the_way_is_refused() {
+    // nobody's link in a sticky shared directory, pointing at a directory of root's: nobody may point it elsewhere
+    // at any time, and the next claim would win beside the first.
+    let Some((root, _)) = root_dir(0o1777) else { return };
+    let target = root.path().join("roots");
+    std::fs::create_dir(&target).unwrap();
+    let link = root.path().join("link");
+    let made = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "ln", "-s"])
+        .arg(&target)
+        .arg(&link)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let path = link.join("t-web.pid");
+    assert_untrusted(PidFile::acquire(&path).map(drop), &link, "acquire");
+    assert_untrusted(
+        remove_pidfile_with("web", &Config::new(&link, "t")),
+        &link,
+        "remove_pidfile_with",
+    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "something was created");
+}
+
+#[test]
+fn service_of_another_user_in_its_own_directory_is_proven_but_not_in_a_shared_one() {
+    // nobody's own directory, in a parent only root may write to, as root makes /run/www for www: its files are
+    // nobody's to vouch for.
+    let Some((root, _)) = root_dir(0o755) else { return };
+    let own = nobody_dir(&root);
+    let path = own.join("t-web.pid");
+    let service = Forger::start(&path, "w", "{pid}\n", Lock::FlockExclusive);
+    assert_eq!(
+        status_at(&path).unwrap(),
+        Status::Running {
+            pid: Some(service.pid()),
+            locked: true
+        }
+    );
+
+    // The same directory made by nobody in a shared one (as in /var/tmp): anyone could have made it.
+    let Some((shared, _)) = root_dir(0o1777) else { return };
+    let squat = shared.path().join("web");
+    let made = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "mkdir"])
+        .arg(&squat)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let path = squat.join("t-web.pid");
+    let squatter = Forger::start(&path, "w", "{pid}\n", Lock::FlockExclusive);
+    assert_eq!(
+        status_at(&path).unwrap(),
+        Status::Unproven {
+            pid: Some(squatter.pid()),
+            holder: holder(&squatter),
+            doubt: Doubt::ForeignOwner { uid: NOBODY }
+        }
+    );
 }

@@ -426,28 +426,46 @@ fn stop_removes_a_stale_pidfile_and_signals_nothing() {
 }
 
 #[test]
-fn stop_refuses_a_world_writable_pidfile() {
+fn stop_refuses_a_world_writable_pidfile_even_when_locked() {
     let place = Place::new();
-    let bystander = Bystander::start();
-    write(&place.path("open"), &format!("{}\n", bystander.pid()), 0o666);
+    let service = place.start("open", &[], &strs(&idle("")));
+    // Anyone may open such a file for writing, so its lock proves nothing.
+    std::fs::set_permissions(place.path("open"), std::fs::Permissions::from_mode(0o666)).unwrap();
     let output = place.run(&["stop", "open"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("world-writable"), "{}", stderr(&output));
-    assert!(process_lives(bystander.pid()));
+    assert!(
+        stderr(&output).contains("may be written by every user"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(process_lives(service.pid));
+    service.stop();
 }
 
 #[test]
-fn stop_refuses_a_pidfile_of_another_user() {
+fn stop_refuses_a_locked_pidfile_of_another_user() {
     if !runs_as_root("to give a pidfile to another user") {
         return;
     }
     let place = Place::new();
-    let bystander = Bystander::start();
-    write(&place.path("foreign"), &format!("{}\n", bystander.pid()), 0o644);
+    let service = place.start("foreign", &[], &strs(&idle("")));
     std::os::unix::fs::chown(place.path("foreign"), Some(65534), Some(65534)).unwrap();
     let output = place.run(&["stop", "foreign"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("belongs to user 65534"), "{}", stderr(&output));
+    assert!(process_lives(service.pid));
+    service.stop();
+}
+
+#[test]
+fn stop_refuses_an_unlocked_pidfile_naming_a_live_process() {
+    let place = Place::new();
+    let bystander = Bystander::start();
+    // Written after the process started, as a tool that does not lock writes it: running, but not proven.
+    write(&place.path("plain"), &format!("{}\n", bystander.pid()), 0o644);
+    let output = place.run(&["stop", "plain"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not signalling it"), "{}", stderr(&output));
     assert!(process_lives(bystander.pid()));
 }
 
