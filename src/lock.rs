@@ -18,6 +18,7 @@
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{CWD, Mode, OFlags, Stat};
 use rustix::io::Errno;
@@ -28,6 +29,9 @@ use crate::{Error, directory, remove};
 
 /// How many times the file may be found removed or replaced under us before giving up.
 const MAX_ATTEMPTS: usize = 1000;
+/// How long a claim waits, over all its attempts, for locks held by others to be let go: a file replaced again and
+/// again, each time locked for a while, must not hold a claim up for `MAX_ATTEMPTS` waits.
+const MAX_WAITING: Duration = Duration::from_secs(1);
 
 /// A pidfile this process has locked and written its pid into.
 #[derive(Debug)]
@@ -43,8 +47,9 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
     let path = absolute(path)?;
     directory::check(&path)?;
     let mode = Mode::from_bits_truncate(mode);
+    let waiting_ends = Instant::now() + MAX_WAITING;
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(claimed) = attempt(&path, mode, pid)? {
+        if let Some(claimed) = attempt(&path, mode, pid, waiting_ends)? {
             return Ok(claimed);
         }
     }
@@ -56,12 +61,15 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 }
 
 /// One pass of the protocol: `None` when the file changed under us and the pass must start again.
-fn attempt(path: &Path, mode: Mode, pid: u32) -> Result<Option<Claimed>, Error> {
+fn attempt(path: &Path, mode: Mode, pid: u32, waiting_ends: Instant) -> Result<Option<Claimed>, Error> {
     let (file, writable) = open_for_claim(path, mode)?;
     let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
     let mut stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if !locked {
-        refuse_unless_let_go(&file, &stat, path)?;
+        let wait = waiting_ends
+            .saturating_duration_since(Instant::now())
+            .min(read::SETTLE_WAIT);
+        refuse_unless_let_go(&file, &stat, path, wait)?;
         // The holder that let go may have written or cut the file meanwhile: its size decides the truncation.
         stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     }
@@ -134,8 +142,8 @@ fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
 /// Waits, briefly, for a lock held by another open file description to be let go (a check or a removal holds it
 /// for an instant), and takes it then. A lock that is kept is refused: with the holder's pid when the holder is
 /// proven (see [`crate::holder`]), naming whoever holds it and why it proves nothing otherwise.
-fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path) -> Result<(), Error> {
-    match read::inspect(file, stat, path, true)? {
+fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path, wait: Duration) -> Result<(), Error> {
+    match read::inspect_within(file, stat, path, true, wait)? {
         Seen::Unlocked { .. } => Ok(()),
         Seen::Proven { pid, .. } => Err(Error::AlreadyRunning {
             path: path.to_owned(),

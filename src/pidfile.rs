@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::cleanup::{self, Registration};
 use crate::lock::{self, Claimed};
+use crate::sys::holders;
 use crate::{Error, remove, sys};
 
 /// A pidfile held by this process: locked, holding our pid, and removed when the guard is dropped.
@@ -195,6 +196,33 @@ impl PidFile {
     /// Removes the pidfile now and releases its lock, reporting what dropping the guard would silently ignore.
     pub fn release(mut self) -> Result<(), Error> {
         self.remove()
+    }
+
+    /// The other processes that hold this pidfile's lock: those that inherited the locked descriptor from this
+    /// process (a command it ran, or that command's children) and still have it open.
+    ///
+    /// While any of them lives, the lock is theirs as much as ours: a supervisor whose command has exited, but left
+    /// a process of its own holding the lock, should [`leave`](PidFile::leave) the file to it rather than remove
+    /// it, or a second instance could start beside that process. This looks through the open files of every
+    /// visible process: a cost for the end of a supervisor's life, not for a loop.
+    pub fn other_holders(&self) -> Vec<u32> {
+        let me = sys::current_pid();
+        holders::all_pids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&pid| pid != me)
+            .filter(|&pid| matches!(holders::hold_of(pid, self.claimed.id), Ok(Some(hold)) if hold.writable_exclusive))
+            .collect()
+    }
+
+    /// Lets go of the guard without removing the file: this process's descriptor closes, and the lock stays with
+    /// the processes that share it (see [`other_holders`](PidFile::other_holders)), which keep the service's
+    /// claim. The file is no longer removed at exit or on a signal by this process.
+    pub fn leave(mut self) {
+        self.removed = true;
+        if let Some(registration) = self.registration.take() {
+            cleanup::unregister(registration);
+        }
     }
 
     /// Unlinks the file while its lock is still held (so no one can claim it between the two), then takes it out

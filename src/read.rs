@@ -173,13 +173,24 @@ pub(crate) enum Seen {
 /// for an instant, so both are looked at again for up to [`SETTLE_WAIT`]. An empty file whose lock is free is
 /// looked at again as long, in case a claim is between creating and locking it.
 pub(crate) fn inspect(file: &OwnedFd, stat: &Stat, path: &Path, keep_lock: bool) -> Result<Seen, Error> {
+    inspect_within(file, stat, path, keep_lock, SETTLE_WAIT)
+}
+
+/// [`inspect`], looking again for at most `wait` instead of [`SETTLE_WAIT`].
+pub(crate) fn inspect_within(
+    file: &OwnedFd,
+    stat: &Stat,
+    path: &Path,
+    keep_lock: bool,
+    wait: Duration,
+) -> Result<Seen, Error> {
     let id = FileId::of(stat);
     let start = Instant::now();
     let mut pause = Duration::from_micros(250);
     loop {
         let content = read_content(file, path)?;
         let pid = parse_pid(&content);
-        let settled = start.elapsed() >= SETTLE_WAIT;
+        let settled = start.elapsed() >= wait;
         if holders::try_lock(file).map_err(|error| Error::io("lock", path, error))? {
             if keep_lock || !content.is_empty() || settled {
                 if !keep_lock {

@@ -95,7 +95,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: f64 = number
         .parse()
         .map_err(|_| format!("invalid duration {text:?}: use a number with ms, s, m or h, such as 500ms or 20s"))?;
-    Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| format!("invalid duration {text:?}"))
+    // Capped, so that a deadline computed from it cannot overflow the clock.
+    const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    match Duration::try_from_secs_f64(number * seconds_per_unit) {
+        Ok(duration) if duration <= MAX => Ok(duration),
+        _ => Err(format!("invalid duration {text:?}: at most 100 years (876000h)")),
+    }
 }
 
 /// Parses a signal by name (`TERM`, `SIGTERM`, any case) or number.
@@ -172,7 +177,17 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "s", "-1s", "10x", "1..2s", "ms5"] {
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "10x",
+            "1..2s",
+            "ms5",
+            "10000000000000000000s",
+            "2562047788015216h",
+            "876001h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

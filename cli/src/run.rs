@@ -3,6 +3,7 @@
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use pidfile::{Error, PidFile};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -48,16 +49,33 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
     };
     drop(inherited);
     let child_pid = child.id();
+    // Until it is reaped, the child's pid is its own; the pidfd keeps naming it after, so a signal that arrives
+    // late cannot reach a process that took the pid over.
+    let pidfd = rustix::process::Pid::from_raw(child_pid as i32)
+        .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
     guard.write_pid(child_pid)?;
     settings.say(&format!("{service} runs {} as pid {child_pid}", command[0]));
 
-    let forwarder = std::thread::spawn(move || forward(signals, child_pid));
+    let forwarder = std::thread::spawn(move || forward(signals, pidfd));
     let status = child
         .wait()
         .map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", command[0])));
     handle.close();
     let _ = forwarder.join();
-    guard.release()?;
+    // Processes the command started may still hold the lock it inherited: removing the file would let a second
+    // instance start beside them, so it is left to those that outlive a short grace (a child of a shell that is
+    // ending as well, say).
+    match holders_after_grace(&guard).as_slice() {
+        [] => guard.release()?,
+        [holder, ..] => {
+            eprintln!(
+                "pidfile: {} exited, but pid {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
+                command[0],
+                path.display()
+            );
+            guard.leave();
+        }
+    }
     let status = status?;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
@@ -68,15 +86,30 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
     Ok(code)
 }
 
-/// Passes each signal this process receives on to the command, until the handle is closed.
-fn forward(mut signals: Signals, child: u32) {
-    let Some(child) = rustix::process::Pid::from_raw(child as i32) else {
+/// How long the processes the command left holding the lock get to end along with it.
+const HOLDERS_GRACE: Duration = Duration::from_millis(200);
+
+/// The other processes that still hold the pidfile's lock once they have had [`HOLDERS_GRACE`] to end.
+fn holders_after_grace(guard: &PidFile) -> Vec<u32> {
+    let deadline = Instant::now() + HOLDERS_GRACE;
+    loop {
+        let holders = guard.other_holders();
+        if holders.is_empty() || Instant::now() >= deadline {
+            return holders;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Passes each signal this process receives on to the command, through its pidfd, until the handle is closed.
+fn forward(mut signals: Signals, child: Option<std::os::fd::OwnedFd>) {
+    let Some(child) = child else {
         return;
     };
     for signal in signals.forever() {
         if let Some(signal) = rustix::process::Signal::from_named_raw(signal) {
             // The command may have just exited; there is nothing more to do then.
-            let _ = rustix::process::kill_process(child, signal);
+            let _ = rustix::process::pidfd_send_signal(&child, signal);
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
             return Err(Failure::new(
                 1,
                 format!(
-                    "{} is not locked: pid {pid} was written by a tool that does not lock, which proves nothing; not signalling it (stop it with the tool that started it)",
+                    "{} is not locked: nothing proves that pid {pid} is {service} (a tool that does not lock wrote it, or the process closed the pidfile); not signalling it",
                     path.display()
                 ),
             ));
@@ -161,16 +161,30 @@ fn wait_until_gone(path: &Path, pid: u32, timeout: Duration) -> bool {
 }
 
 /// Removes the pidfile if what is left is stale (its process died without removing it). The removal happens
-/// under the file's lock, so a file that a new instance has claimed meanwhile is left to it.
+/// under the file's lock: a file that a new instance has claimed meanwhile is left to it, and one whose lock is
+/// still held by a process that proves nothing (one the stopped process started, say) is a failure, named.
 fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<(), Failure> {
     match pidfile::remove_at(path) {
         Ok(()) => {
             settings.say(&format!("removed the stale pidfile of {service}, if any was left"));
             Ok(())
         }
-        Err(pidfile::Error::InUse { .. } | pidfile::Error::Blocked { .. }) => {
-            settings.say(&format!("{service}'s pidfile is held again: left to its holder"));
+        Err(pidfile::Error::InUse { pid, .. }) => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            settings.say(&format!(
+                "{service} has started again ({pid}): its pidfile is left to it"
+            ));
             Ok(())
+        }
+        Err(pidfile::Error::Blocked { holder, doubt, .. }) => {
+            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
+            Err(Failure::new(
+                1,
+                format!(
+                    "{service} stopped, but {} is still locked{by} {doubt}: not removed",
+                    path.display()
+                ),
+            ))
         }
         Err(error) => Err(error.into()),
     }

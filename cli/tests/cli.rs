@@ -477,8 +477,7 @@ fn stop_refuses_to_signal_pid_1() {
     assert_eq!(output.status.code(), Some(1));
     // An unlocked file proves nothing, so nothing is signalled, whatever pid it names.
     assert!(
-        stderr(&output).contains("pid 1 was written by a tool that does not lock")
-            && stderr(&output).contains("not signalling"),
+        stderr(&output).contains("nothing proves that pid 1 is init") && stderr(&output).contains("not signalling"),
         "{}",
         stderr(&output)
     );
@@ -803,4 +802,79 @@ fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed
         std::fs::read_to_string(&ours).unwrap(),
         format!("{}\n", bystander.pid())
     );
+}
+
+/// A process the test did not start itself, killed when dropped.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill(self.0, 9);
+    }
+}
+
+#[test]
+fn run_leaves_the_pidfile_to_a_process_its_command_left_holding_the_lock() {
+    let place = Place::new();
+    // The command starts a worker that keeps the lock it inherited, and exits at once.
+    let output = place.run(&[
+        "run",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "sleep 600 </dev/null >/dev/null 2>&1 & echo $!",
+    ]);
+    let worker: u32 = stdout(&output).trim().parse().unwrap();
+    let _worker = KillOnDrop(worker);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("pid {worker}, which it started, still holds the lock")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        place.path("web").exists(),
+        "the pidfile was removed from under the worker"
+    );
+
+    // The worker keeps the claim: no second instance, and the worker is named, not signalled.
+    let second = place.run(&["run", "web", "--", "true"]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let status = place.run(&["status", "web"]);
+    assert_eq!(status.status.code(), Some(4));
+    assert!(
+        stderr(&status).contains(&format!("locked by pid {worker}")),
+        "{}",
+        stderr(&status)
+    );
+    assert_eq!(place.run(&["stop", "web"]).status.code(), Some(1));
+    assert!(process_lives(worker));
+}
+
+#[test]
+fn stop_fails_when_the_stopped_command_leaves_the_lock_to_another_process() {
+    let place = Place::new();
+    // The command's worker survives it, with the lock; stopping the command is not stopping the service.
+    let mut service = place.start(
+        "web",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "sleep 600 </dev/null >/dev/null 2>&1 & echo ready; echo $!; exec sleep 600",
+        ],
+    );
+    let worker: u32 = service.line().parse().unwrap_or_else(|_| panic!("no worker pid"));
+    let _worker = KillOnDrop(worker);
+    let output = place.run(&["stop", "web", "--timeout", "5s"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("is still locked by pid {worker}")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(process_lives(worker));
+    assert!(place.path("web").exists());
+    service.wait();
 }
