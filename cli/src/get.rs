@@ -12,10 +12,21 @@ pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
     let path = settings.path(service)?;
     // The same judgement as `status`, so that a script never gets a pid that `status` would not stand behind.
     match pidfile::status_at(&path) {
-        Ok(Status::Running { pid: Some(pid), .. } | Status::Stale { pid: Some(pid) }) => {
+        Ok(Status::Running { pid: Some(pid), .. }) => {
             println!("{pid}");
             Ok(0)
         }
+        // A stale file's pid is only what it says; it says it in the name of its owner, whose word must count.
+        Ok(Status::Stale { pid: Some(pid) }) => match untrusted_writer(&path) {
+            None => {
+                println!("{pid}");
+                Ok(0)
+            }
+            Some(why) => Err(Failure::new(
+                UNREADABLE,
+                format!("{} {why}: its pid ({pid}) is not to be trusted", path.display()),
+            )),
+        },
         Ok(Status::NotRunning) => {
             settings.say(&format!("no pidfile at {}", path.display()));
             Ok(1)
@@ -37,5 +48,19 @@ pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
         }
         Err(error @ pidfile::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
         Err(error) => Err(Failure::new(UNREADABLE, error.to_string())),
+    }
+}
+
+/// Why anyone but root and us may have written the file at `path`, if they may have.
+fn untrusted_writer(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.mode() & 0o002 != 0 {
+        Some("may be written by every user".to_owned())
+    } else if meta.uid() != 0 && meta.uid() != me {
+        Some(format!("belongs to user {}, not to root or to us", meta.uid()))
+    } else {
+        None
     }
 }

@@ -397,3 +397,31 @@ fn read_only_lock_held_by_the_very_process_the_file_names_is_no_proof_and_stop_s
     refusal(&place.run(&["get", "web"]), 4, "get");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", forger.pid()));
 }
+
+#[test]
+fn get_does_not_hand_out_the_pid_of_a_stale_file_another_user_planted() {
+    let Some(place) = Place::new(0o1777) else { return };
+    let path = place.path("web");
+    let planted = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            "echo 1 > \"$0\"",
+        ])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(planted.success());
+    let output = place.run(&["get", "web"]);
+    assert!(refusal(&output, 4, "get").contains("belongs to user 65534"));
+    assert_eq!(stdout(&output), "", "a pid was handed out");
+
+    // Root's own stale file still gives its pid, as the original module's get_pid does.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, "72\n").unwrap();
+    let output = place.run(&["get", "web"]);
+    assert_eq!((output.status.code(), stdout(&output).as_str()), (Some(0), "72\n"));
+}
