@@ -79,7 +79,8 @@ enum Command {
     /// By default the command stays as a supervisor: it claims the pidfile, starts COMMAND, writes COMMAND's pid,
     /// forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, waits, removes the pidfile and exits
     /// with COMMAND's status (128+N if it died of signal N). COMMAND inherits the pidfile's lock, so no second
-    /// instance can start while it lives, even if the supervisor is killed. With --exec, the pidfile is claimed
+    /// instance can start while it lives, even if the supervisor is killed; if a process COMMAND started still holds
+    /// the lock when COMMAND exits, the pidfile is left to it (and said so on stderr). With --exec, the pidfile is claimed
     /// for this process, which then becomes COMMAND, keeping the lock: the pidfile's pid is COMMAND's own, and the
     /// file stays (unlocked, so stale) after COMMAND exits.
     #[command(
