@@ -1,15 +1,15 @@
 //! In-process figures: a claim and release, `get_pid` and `status`, on tmpfs (`/dev/shm`) when there is one.
 //!
 //! ```text
-//! cargo bench -p pidfile --bench pidfile
+//! cargo bench -p pidfiles --bench pidfile
 //! ```
 //!
 //! For the side-by-side comparison with libbsd, the bare system calls and the other tools, see
-//! `cargo bench -p pidfile-cli --bench compare`.
+//! `cargo bench -p pidfiles-cli --bench compare`.
 
 use std::path::Path;
 
-use pidfile::{Config, PidFile};
+use pidfiles::{Config, PidFile};
 
 fn main() {
     divan::main();
@@ -37,23 +37,23 @@ fn claim_and_release(bencher: divan::Bencher) {
 fn get_pid_of_a_held_pidfile(bencher: divan::Bencher) {
     let dir = scratch();
     let config = Config::new(dir.path(), "bench");
-    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let path = pidfiles::pidfile_path_with("svc", &config).unwrap();
     let _held = PidFile::builder().signal_handlers(false).acquire(&path).expect("claim");
-    bencher.bench_local(|| pidfile::get_pid_with("svc", &config).expect("get_pid"));
+    bencher.bench_local(|| pidfiles::get_pid_with("svc", &config).expect("get_pid"));
 }
 
 #[divan::bench]
 fn status_of_a_held_pidfile(bencher: divan::Bencher) {
     let dir = scratch();
     let config = Config::new(dir.path(), "bench");
-    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let path = pidfiles::pidfile_path_with("svc", &config).unwrap();
     let _held = PidFile::builder().signal_handlers(false).acquire(&path).expect("claim");
-    bencher.bench_local(|| pidfile::status_with("svc", &config).expect("status"));
+    bencher.bench_local(|| pidfiles::status_with("svc", &config).expect("status"));
 }
 
 #[divan::bench]
 fn status_of_a_missing_pidfile(bencher: divan::Bencher) {
     let dir = scratch();
     let config = Config::new(dir.path(), "bench");
-    bencher.bench_local(|| pidfile::status_with("svc", &config).expect("status"));
+    bencher.bench_local(|| pidfiles::status_with("svc", &config).expect("status"));
 }

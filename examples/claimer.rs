@@ -41,7 +41,7 @@
 use std::io::{Read, Write};
 use std::process::exit;
 
-use pidfile::{Error, PidFile};
+use pidfiles::{Error, PidFile};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,11 +54,11 @@ fn main() {
                 .unwrap_or_else(|| fail(&format!("step {step} needs an argument")))
         };
         match step {
-            "path" => say(&pidfile::pidfile_path(arg())
+            "path" => say(&pidfiles::pidfile_path(arg())
                 .unwrap_or_else(report)
                 .display()
                 .to_string()),
-            "make" => drop(claimed(pidfile::make_pidfile(arg()).map(|()| None::<()>))),
+            "make" => drop(claimed(pidfiles::make_pidfile(arg()).map(|()| None::<()>))),
             "acquire" => guards.extend(claimed(PidFile::acquire(arg()).map(Some))),
             "acquire-quiet" => guards.extend(claimed(
                 PidFile::builder().signal_handlers(false).acquire(arg()).map(Some),
@@ -80,21 +80,21 @@ fn main() {
                 .drain(..)
                 .for_each(|guard| guard.release().unwrap_or_else(report)),
             "check-content" => {
-                let content = std::fs::read_to_string(pidfile::pidfile_path(arg()).unwrap_or_else(report));
+                let content = std::fs::read_to_string(pidfiles::pidfile_path(arg()).unwrap_or_else(report));
                 let ours = content.is_ok_and(|content| content.trim() == std::process::id().to_string());
                 exit(i32::from(ours));
             }
             "write-own-pid" => {
-                let path = pidfile::pidfile_path(arg()).unwrap_or_else(report);
+                let path = pidfiles::pidfile_path(arg()).unwrap_or_else(report);
                 std::fs::write(path, format!("{}\n", std::process::id())).unwrap_or_else(|e| fail(&e.to_string()));
             }
-            "remove" => pidfile::remove_pidfile(arg()).unwrap_or_else(report),
-            "exists" => say(if pidfile::pidfile_path(arg()).unwrap_or_else(report).exists() {
+            "remove" => pidfiles::remove_pidfile(arg()).unwrap_or_else(report),
+            "exists" => say(if pidfiles::pidfile_path(arg()).unwrap_or_else(report).exists() {
                 "exists"
             } else {
                 "missing"
             }),
-            "get" => say(&format!("{:?}", pidfile::get_pid(arg()).unwrap_or_else(report))),
+            "get" => say(&format!("{:?}", pidfiles::get_pid(arg()).unwrap_or_else(report))),
             "signals" => say(&signal_dispositions()),
             "ignore-sigint" => {
                 // SAFETY: setting a signal to be ignored has no handler code to be unsafe about.

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let service = std::env::args().nth(1).unwrap_or_else(|| "nuts".to_owned());
-    if let Err(error) = pidfile::make_pidfile(&service) {
+    if let Err(error) = pidfiles::make_pidfile(&service) {
         eprintln!("service: {error}");
         return ExitCode::FAILURE;
     }
-    match pidfile::pidfile_path(&service) {
+    match pidfiles::pidfile_path(&service) {
         Ok(path) => println!(
             "{service} runs as pid {}, pidfile {}",
             std::process::id(),

@@ -27,7 +27,7 @@ use crate::Error;
 ///
 /// ```
 /// use std::path::Path;
-/// use pidfile::{pidfile_path_with, PidConfig};
+/// use pidfiles::{pidfile_path_with, PidConfig};
 ///
 /// struct MyConfig;
 ///
@@ -41,7 +41,7 @@ use crate::Error;
 /// }
 ///
 /// assert_eq!(pidfile_path_with("beans", &MyConfig)?, Path::new("/var/tmp/blah-beans.pid"));
-/// # Ok::<(), pidfile::Error>(())
+/// # Ok::<(), pidfiles::Error>(())
 /// ```
 pub trait PidConfig {
     /// The directory that holds the pidfiles.
@@ -174,9 +174,9 @@ pub fn try_config() -> Result<&'static Config, Error> {
 /// It must come before anything uses the configuration; afterwards it returns [`Error::ConfigAlreadySet`].
 ///
 /// ```
-/// pidfile::set_config(pidfile::Config::new("/run/myapp", "staging"))?;
-/// assert_eq!(pidfile::pidfile_path("web")?, std::path::Path::new("/run/myapp/staging-web.pid"));
-/// # Ok::<(), pidfile::Error>(())
+/// pidfiles::set_config(pidfiles::Config::new("/run/myapp", "staging"))?;
+/// assert_eq!(pidfiles::pidfile_path("web")?, std::path::Path::new("/run/myapp/staging-web.pid"));
+/// # Ok::<(), pidfiles::Error>(())
 /// ```
 pub fn set_config(config: Config) -> Result<(), Error> {
     PROCESS_CONFIG.set(Ok(config)).map_err(|_| Error::ConfigAlreadySet)

@@ -17,24 +17,24 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use pidfile::{pidfile_path, pidfile_path_with, Config};
+//! use pidfiles::{pidfile_path, pidfile_path_with, Config};
 //!
-//! let expected = Path::new(pidfile::config().pid_dir())
-//!     .join(format!("{}-nuts.pid", pidfile::config().instance_name()));
+//! let expected = Path::new(pidfiles::config().pid_dir())
+//!     .join(format!("{}-nuts.pid", pidfiles::config().instance_name()));
 //! assert_eq!(pidfile_path("nuts")?, expected);
 //!
 //! // An application can pass its own configuration instead.
 //! let my_config = Config::new("/var/tmp", "blah");
 //! assert_eq!(pidfile_path_with("beans", &my_config)?, Path::new("/var/tmp/blah-beans.pid"));
-//! # use pidfile::PidConfig;
-//! # Ok::<(), pidfile::Error>(())
+//! # use pidfiles::PidConfig;
+//! # Ok::<(), pidfiles::Error>(())
 //! ```
 //!
 //! `make_pidfile` writes the current pid to the pidfile, and keeps it until the process ends. A second claim,
 //! while the first holder lives, fails with the original module's message.
 //!
 //! ```
-//! use pidfile::{get_pid_with, make_pidfile_with, remove_pidfile_with, Config, Error};
+//! use pidfiles::{get_pid_with, make_pidfile_with, remove_pidfile_with, Config, Error};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let config = Config::new(dir.path(), "demo");
@@ -57,11 +57,11 @@
 //! error, naming the file and showing what it holds.
 //!
 //! ```
-//! use pidfile::{get_pid_with, Config, Error};
+//! use pidfiles::{get_pid_with, Config, Error};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let config = Config::new(dir.path(), "blah");
-//! let path = pidfile::pidfile_path_with("beans", &config)?;
+//! let path = pidfiles::pidfile_path_with("beans", &config)?;
 //!
 //! std::fs::write(&path, "72\n")?;
 //! assert_eq!(get_pid_with("beans", &config)?, Some(72));
@@ -76,11 +76,11 @@
 //! would let a second instance start beside the first). A missing file is not an error.
 //!
 //! ```
-//! use pidfile::{remove_pidfile_with, Config};
+//! use pidfiles::{remove_pidfile_with, Config};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let config = Config::new(dir.path(), "blah");
-//! let path = pidfile::pidfile_path_with("pits", &config)?;
+//! let path = pidfiles::pidfile_path_with("pits", &config)?;
 //!
 //! std::fs::write(&path, format!("{}\n", std::process::id() + 1))?;
 //! remove_pidfile_with("pits", &config)?;
@@ -92,13 +92,13 @@
 //! `status` says whether the service runs, and how that is known.
 //!
 //! ```
-//! use pidfile::{status_with, Config, PidFile, Status};
+//! use pidfiles::{status_with, Config, PidFile, Status};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let config = Config::new(dir.path(), "demo");
 //! assert_eq!(status_with("web", &config)?, Status::NotRunning);
 //!
-//! let guard = PidFile::acquire(pidfile::pidfile_path_with("web", &config)?)?;
+//! let guard = PidFile::acquire(pidfiles::pidfile_path_with("web", &config)?)?;
 //! assert_eq!(status_with("web", &config)?, Status::Running { pid: Some(std::process::id()), locked: true });
 //! drop(guard);
 //! assert_eq!(status_with("web", &config)?, Status::NotRunning);

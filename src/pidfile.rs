@@ -15,7 +15,7 @@ use crate::{Error, remove, sys};
 /// BSD pidfile(3), `flock -n`) can claim it, and every reader can tell that the service runs.
 ///
 /// ```
-/// use pidfile::{Error, PidFile};
+/// use pidfiles::{Error, PidFile};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("worker.pid");
@@ -105,8 +105,8 @@ impl Builder {
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicBool, Ordering};
     ///
-    /// let path = pidfile::pidfile_path("worker")?;
-    /// let guard = pidfile::PidFile::builder().signal_handlers(false).acquire(&path)?;
+    /// let path = pidfiles::pidfile_path("worker")?;
+    /// let guard = pidfiles::PidFile::builder().signal_handlers(false).acquire(&path)?;
     ///
     /// let stop = Arc::new(AtomicBool::new(false));
     /// signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;

@@ -65,8 +65,8 @@ pub enum Status {
 /// other characters, several numbers, zero and overflow are refused.
 ///
 /// ```
-/// assert_eq!(pidfile::parse_pid(b"72\n"), Some(72));
-/// assert_eq!(pidfile::parse_pid(b"-1"), None);
+/// assert_eq!(pidfiles::parse_pid(b"72\n"), Some(72));
+/// assert_eq!(pidfiles::parse_pid(b"-1"), None);
 /// ```
 pub fn parse_pid(content: &[u8]) -> Option<u32> {
     let digits = content.trim_ascii();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Bystander, backdate_an_hour, process_lives, runs_as_root};
 use forger::{Forger, Lock, NOBODY};
-use pidfile::{Config, Doubt, Error, Holder, PidFile, Status, get_pid_at, remove_at, remove_pidfile_with, status_at};
+use pidfiles::{Config, Doubt, Error, Holder, PidFile, Status, get_pid_at, remove_at, remove_pidfile_with, status_at};
 
 /// A directory of root's with `mode`, which `nobody` can reach, and the path of the pidfile of the service `web`
 /// of the instance `t` in it. `None` without root.
@@ -244,7 +244,7 @@ fn pid_directory_owned_by_another_user_is_refused_for_claims_and_removals() {
     let path = dir.join("t-web.pid");
 
     assert_untrusted(PidFile::acquire(&path).map(drop), &dir, "acquire");
-    assert_untrusted(pidfile::make_pidfile_with("web", &config), &dir, "make_pidfile_with");
+    assert_untrusted(pidfiles::make_pidfile_with("web", &config), &dir, "make_pidfile_with");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "something was created");
 
     // A stale file in it is not removed either: its owner could have put anything there.

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use pidfile::{Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with};
+use pidfiles::{Config, Error, PidFile, Status, get_pid_with, make_pidfile_with, pidfile_path_with, status_with};
 
 fn config_in(dir: &Path) -> Config {
     Config::new(dir, "bad")
@@ -171,7 +171,7 @@ fn invalid_names_are_refused_before_anything_is_touched() {
             make_pidfile_with(bad, &good).unwrap_err(),
             get_pid_with(bad, &good).unwrap_err(),
             status_with(bad, &good).unwrap_err(),
-            pidfile::remove_pidfile_with(bad, &good).unwrap_err(),
+            pidfiles::remove_pidfile_with(bad, &good).unwrap_err(),
         ] {
             assert!(
                 matches!(&error, Error::InvalidName { what: "service", .. }),

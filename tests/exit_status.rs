@@ -61,11 +61,11 @@ fn without_signal_handlers_sigterm_kills_at_once_and_leaves_a_stale_file() {
     let status = child.stop(15);
     assert_eq!(status.signal(), Some(15));
     assert!(path.exists(), "no handler was asked for, so the file stays");
-    let config = pidfile::Config::new(dir.path(), "x");
+    let config = pidfiles::Config::new(dir.path(), "x");
     assert_eq!(
-        pidfile::status_with("quiet", &config).unwrap(),
-        pidfile::Status::Stale { pid: Some(child.pid()) }
+        pidfiles::status_with("quiet", &config).unwrap(),
+        pidfiles::Status::Stale { pid: Some(child.pid()) }
     );
-    let guard = pidfile::PidFile::acquire(&path).unwrap();
+    let guard = pidfiles::PidFile::acquire(&path).unwrap();
     assert_eq!(guard.pid(), std::process::id());
 }

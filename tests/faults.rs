@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::claimer_path;
-use pidfile::{Config, PidFile, Status, pidfile_path_with, status_with};
+use pidfiles::{Config, PidFile, Status, pidfile_path_with, status_with};
 
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
@@ -50,7 +50,7 @@ fn next_start_succeeds(config: &Config, what: &str) {
             panic!("{what}: a dead claimer looks alive: pid {pid:?}, locked {locked}")
         }
         // What was there before the claimer died may be garbage: not alive either.
-        Ok(_) | Err(pidfile::Error::Corrupt { .. }) => {}
+        Ok(_) | Err(pidfiles::Error::Corrupt { .. }) => {}
         Err(error) => panic!("{what}: status failed: {error}"),
     }
     let path = pidfile_path_with("svc", config).unwrap();

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use pidfile::{Doubt, Error, PidFile, Status};
+use pidfiles::{Doubt, Error, PidFile, Status};
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use common::{Running, claimer, eventually, process_lives, runs_as_root};
@@ -150,14 +150,14 @@ fn btrfs_subvolume_pidfile_is_never_proven_by_the_holder_of_the_same_inode_in_th
     std::fs::write(&sub_path, format!("{top_pid}\n")).unwrap();
 
     // The lock is found through the open files of every process: the child holds it, and the file names another.
-    let status = pidfile::status_at(&sub_path).unwrap();
+    let status = pidfiles::status_at(&sub_path).unwrap();
     assert!(
         matches!(status, Status::Unproven { pid: Some(pid), holder: Some(holder), doubt: Doubt::NotNamed }
             if pid == top_pid && holder.pid == orphan.pid),
         "{status:?}"
     );
     assert_eq!(
-        pidfile::status_at(&top_path).unwrap(),
+        pidfiles::status_at(&top_path).unwrap(),
         Status::Running {
             pid: Some(top_pid),
             locked: true
@@ -206,7 +206,7 @@ fn overlayfs_stale_pidfile_of_the_lower_layer_is_stale_and_taken_over() {
     let path = place.dir().join("t-web.pid");
     let lower = place.layer("lower").join("t-web.pid");
 
-    assert_eq!(pidfile::status_at(&path).unwrap(), Status::Stale { pid: Some(dead) });
+    assert_eq!(pidfiles::status_at(&path).unwrap(), Status::Stale { pid: Some(dead) });
     let (code, json) = status_json(place.dir(), "web");
     assert_eq!(
         (code, json["state"].as_str(), json["pid"].as_u64()),
@@ -222,16 +222,16 @@ fn overlayfs_stale_pidfile_of_the_lower_layer_is_stale_and_taken_over() {
         "the lower layer was written"
     );
     assert_proven(place.dir(), &path, pid);
-    match pidfile::remove_at(&path) {
+    match pidfiles::remove_at(&path) {
         Err(Error::InUse { pid: Some(named), .. }) => assert_eq!(named, pid),
         other => panic!("expected InUse, got {other:?}"),
     }
 
     holder.stop(9);
-    assert_eq!(pidfile::status_at(&path).unwrap(), Status::Stale { pid: Some(pid) });
-    pidfile::remove_at(&path).unwrap();
+    assert_eq!(pidfiles::status_at(&path).unwrap(), Status::Stale { pid: Some(pid) });
+    pidfiles::remove_at(&path).unwrap();
     assert_eq!(
-        pidfile::status_at(&path).unwrap(),
+        pidfiles::status_at(&path).unwrap(),
         Status::NotRunning,
         "the removal left the lower layer's file showing"
     );
@@ -257,7 +257,7 @@ fn overlayfs_pidfile_seen_through_the_upper_layer_is_unlocked_but_still_running(
     );
 
     assert_eq!(
-        pidfile::status_at(&upper_path).unwrap(),
+        pidfiles::status_at(&upper_path).unwrap(),
         Status::Running {
             pid: Some(pid),
             locked: false
@@ -293,7 +293,7 @@ fn held_then_stale_then_taken_over(dir: &Path) {
         Err(Error::AlreadyRunning { pid: named, .. }) => assert_eq!(named, Some(pid)),
         other => panic!("expected AlreadyRunning naming {pid}, got {other:?}"),
     }
-    match pidfile::remove_at(&path) {
+    match pidfiles::remove_at(&path) {
         Err(Error::InUse { pid: Some(named), .. }) => assert_eq!(named, pid),
         other => panic!("expected InUse naming {pid}, got {other:?}"),
     }
@@ -305,7 +305,7 @@ fn held_then_stale_then_taken_over(dir: &Path) {
 
     holder.stop(9);
     assert!(path.exists(), "SIGKILL leaves the file");
-    assert_eq!(pidfile::status_at(&path).unwrap(), Status::Stale { pid: Some(pid) });
+    assert_eq!(pidfiles::status_at(&path).unwrap(), Status::Stale { pid: Some(pid) });
     let output = pidfile_command(dir, &["status", "web"]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let (code, json) = status_json(dir, "web");
@@ -339,7 +339,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
     let starter_pid = starter.pid();
     // While the parent lives, its file and its lock prove it.
     assert_eq!(
-        pidfile::status_at(&path).unwrap(),
+        pidfiles::status_at(&path).unwrap(),
         Status::Running {
             pid: Some(starter_pid),
             locked: true
@@ -348,7 +348,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
     starter.stop(9);
     assert!(orphan.lives(), "the daemon's child ended too soon");
 
-    let status = pidfile::status_at(&path).unwrap();
+    let status = pidfiles::status_at(&path).unwrap();
     assert!(
         !matches!(status, Status::Stale { .. }),
         "a held lock was reported stale"
@@ -366,7 +366,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
         }) if holder.pid == orphan.pid => {}
         other => panic!("expected Blocked by the child, which the file does not name, got {other:?}"),
     }
-    match pidfile::remove_at(&path) {
+    match pidfiles::remove_at(&path) {
         Err(Error::Blocked {
             doubt: Doubt::NotNamed, ..
         }) => {}
@@ -393,7 +393,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
     // Once the child is gone too, the file is stale and taken over.
     orphan.kill();
     eventually("the daemon's lock is let go", || {
-        pidfile::status_at(&path).unwrap() == Status::Stale { pid: Some(starter_pid) }
+        pidfiles::status_at(&path).unwrap() == Status::Stale { pid: Some(starter_pid) }
     });
     let (_next, next_pid) = start_holder(&path);
     assert_proven(dir, &path, next_pid);
@@ -402,7 +402,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
 /// The library and the command both say that `pid`, holding `path` in `dir`, runs and is proven by its lock.
 fn assert_proven(dir: &Path, path: &Path, pid: u32) {
     assert_eq!(
-        pidfile::status_at(path).unwrap(),
+        pidfiles::status_at(path).unwrap(),
         Status::Running {
             pid: Some(pid),
             locked: true
@@ -520,7 +520,7 @@ fn command_path() -> PathBuf {
     let path = profile_dir.join("pidfile");
     assert!(
         path.is_file(),
-        "{} is missing: build the command (cargo build -p pidfile-cli, or run the tests with --workspace)",
+        "{} is missing: build the command (cargo build -p pidfiles-cli, or run the tests with --workspace)",
         path.display()
     );
     path

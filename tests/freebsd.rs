@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Running, claimer};
-use pidfile::{Error, PidFile};
+use pidfiles::{Error, PidFile};
 
 #[test]
 fn uncontested_claim_writes_our_pid_and_removes_the_file_on_drop() {
@@ -83,7 +83,7 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
     match PidFile::acquire(&path) {
         Err(Error::Blocked {
             holder: Some(found),
-            doubt: pidfile::Doubt::NotNamed,
+            doubt: pidfiles::Doubt::NotNamed,
             ..
         }) => {
             assert_eq!(found.pid as i32, grandchild)
@@ -91,9 +91,9 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
         other => panic!("expected Blocked while the child holds the lock, got {other:?}"),
     }
     assert!(
-        matches!(pidfile::status_at(&path), Ok(pidfile::Status::Unproven { pid: Some(pid), .. }) if pid == holder_pid),
+        matches!(pidfiles::status_at(&path), Ok(pidfiles::Status::Unproven { pid: Some(pid), .. }) if pid == holder_pid),
         "{:?}",
-        pidfile::status_at(&path)
+        pidfiles::status_at(&path)
     );
     let grandchild = rustix::process::Pid::from_raw(grandchild).unwrap();
     rustix::process::kill_process(grandchild, rustix::process::Signal::KILL).unwrap();
@@ -137,17 +137,17 @@ fn relative_path_is_kept_relative_to_the_directory_of_the_claim() {
 #[test]
 fn supervisor_can_write_its_childs_pid_and_readers_believe_it_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = pidfile::Config::new(dir.path(), "sup");
-    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let config = pidfiles::Config::new(dir.path(), "sup");
+    let path = pidfiles::pidfile_path_with("svc", &config).unwrap();
     let mut guard = PidFile::builder().signal_handlers(false).acquire(&path).unwrap();
     let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     guard.write_pid(child.id()).unwrap();
     assert_eq!(guard.pid(), child.id());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", child.id()));
-    let status = pidfile::status_with("svc", &config).unwrap();
+    let status = pidfiles::status_with("svc", &config).unwrap();
     assert_eq!(
         status,
-        pidfile::Status::Running {
+        pidfiles::Status::Running {
             pid: Some(child.id()),
             locked: true
         }

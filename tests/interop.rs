@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use common::{Running, claimer};
-use pidfile::{Config, Error, PidFile, Status, get_pid_with, pidfile_path_with, status_with};
+use pidfiles::{Config, Error, PidFile, Status, get_pid_with, pidfile_path_with, status_with};
 
 fn peer(program: &str, package: &str) -> Command {
     let found = Command::new("sh")
@@ -164,7 +164,7 @@ fn flock_command_and_our_claim_exclude_each_other() {
     match PidFile::acquire(&path) {
         Err(Error::Blocked {
             holder: Some(_),
-            doubt: pidfile::Doubt::ReadOnly,
+            doubt: pidfiles::Doubt::ReadOnly,
             ..
         }) => {}
         other => panic!("expected Blocked by a read-only lock, got {other:?}"),

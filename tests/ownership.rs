@@ -89,7 +89,7 @@ fn file_planted_by_another_user_does_not_block_root_forever() {
     assert!(status.success());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
     let planted = std::fs::File::open(&path).unwrap();
-    let guard = pidfile::PidFile::acquire(&path).unwrap();
+    let guard = pidfiles::PidFile::acquire(&path).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         format!("{}\n", std::process::id())
@@ -113,9 +113,9 @@ fn symlink_planted_by_another_user_is_not_followed() {
         .status()
         .unwrap();
     assert!(status.success());
-    let error = pidfile::PidFile::acquire(&path).unwrap_err();
+    let error = pidfiles::PidFile::acquire(&path).unwrap_err();
     assert!(
-        matches!(&error, pidfile::Error::NotAPidFile { found, .. } if found == "a symbolic link"),
+        matches!(&error, pidfiles::Error::NotAPidFile { found, .. } if found == "a symbolic link"),
         "{error}"
     );
     assert_eq!(std::fs::read_to_string(&ours).unwrap(), "precious\n");
@@ -126,9 +126,9 @@ fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let path = dir.path().join("open-dir.pid");
-    let error = pidfile::PidFile::acquire(&path).unwrap_err();
+    let error = pidfiles::PidFile::acquire(&path).unwrap_err();
     assert!(
-        matches!(&error, pidfile::Error::InsecureDirectory { dir: found, .. } if found == dir.path()),
+        matches!(&error, pidfiles::Error::InsecureDirectory { dir: found, .. } if found == dir.path()),
         "{error:?}"
     );
     assert!(
@@ -140,11 +140,11 @@ fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
     assert!(!path.exists(), "nothing may be created there");
     // Reading stays possible, and the same directory with the sticky bit is fine.
     assert_eq!(
-        pidfile::status_with("open", &pidfile::Config::new(dir.path(), "x")).unwrap(),
-        pidfile::Status::NotRunning
+        pidfiles::status_with("open", &pidfiles::Config::new(dir.path(), "x")).unwrap(),
+        pidfiles::Status::NotRunning
     );
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    pidfile::PidFile::acquire(&path).unwrap().release().unwrap();
+    pidfiles::PidFile::acquire(&path).unwrap().release().unwrap();
 }
 
 /// Runs a shell command as `nobody`, to plant something in the shared directory.
@@ -160,7 +160,7 @@ fn plant(script: &str, path: &Path) {
 /// Every operation on a pidfile path where something hostile stands: the errors must name what was found, and the
 /// thing must be left as it was, without a hang.
 fn every_operation_refuses(dir: &Path, found: &str) {
-    let errors = common::errors_of_every_operation("svc", &pidfile::Config::new(dir, "t"));
+    let errors = common::errors_of_every_operation("svc", &pidfiles::Config::new(dir, "t"));
     common::assert_refused_as(&errors, found);
 }
 
@@ -187,23 +187,23 @@ fn hard_link_planted_by_another_user_is_refused_and_left_alone() {
 #[test]
 fn file_planted_by_another_user_naming_our_own_pid_or_with_mode_0666_is_replaced_not_believed() {
     let Some(dir) = sticky_dir() else { return };
-    let config = pidfile::Config::new(dir.path(), "t");
+    let config = pidfiles::Config::new(dir.path(), "t");
     let path = dir.path().join("t-svc.pid");
     for content in [format!("{}", std::process::id()), "1".to_owned()] {
         plant(&format!("echo {content} > \"$0\"; chmod 666 \"$0\""), &path);
         let planted = std::fs::File::open(&path).unwrap();
         assert_eq!(
-            pidfile::get_pid_with("svc", &config).unwrap(),
+            pidfiles::get_pid_with("svc", &config).unwrap(),
             Some(content.parse().unwrap())
         );
         // Its word is not taken: not running, whatever it names.
         assert_eq!(
-            pidfile::status_with("svc", &config).unwrap(),
-            pidfile::Status::Stale {
+            pidfiles::status_with("svc", &config).unwrap(),
+            pidfiles::Status::Stale {
                 pid: Some(content.parse().unwrap())
             }
         );
-        let guard = pidfile::PidFile::acquire(&path).unwrap();
+        let guard = pidfiles::PidFile::acquire(&path).unwrap();
         let mut old = String::new();
         std::io::Read::read_to_string(&mut &planted, &mut old).unwrap();
         assert_eq!(old, format!("{content}\n"), "the planted file was written into");

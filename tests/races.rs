@@ -166,7 +166,7 @@ fn processes_finding_a_reused_pid_have_exactly_one_winner_and_never_name_the_bys
 }
 
 /// The soak: 64 processes, 200 rounds from each start. Run it with
-/// `cargo nextest run -p pidfile --test races --run-ignored only --no-capture soak`.
+/// `cargo nextest run -p pidfiles --test races --run-ignored only --no-capture soak`.
 #[test]
 #[ignore = "a soak of several minutes; run it on purpose"]
 fn soak_sixty_four_processes_two_hundred_rounds_from_every_start() {
@@ -195,8 +195,8 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     let dir = tempfile::tempdir().unwrap();
-    let config = pidfile::Config::new(dir.path(), "busy");
-    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let config = pidfiles::Config::new(dir.path(), "busy");
+    let path = pidfiles::pidfile_path_with("svc", &config).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     // The process currently between its start and its exit.
     let current = Arc::new(common::CurrentService::default());
@@ -209,8 +209,8 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let before = current.read();
-                    let status = pidfile::status_with("svc", &config).unwrap();
-                    let pid = pidfile::get_pid_with("svc", &config).unwrap();
+                    let status = pidfiles::status_with("svc", &config).unwrap();
+                    let pid = pidfiles::get_pid_with("svc", &config).unwrap();
                     if current.read() != before {
                         continue; // the service changed while we looked: either answer could be right
                     }
@@ -253,9 +253,9 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
     }
 }
 
-fn running_pid(status: pidfile::Status) -> Option<u32> {
+fn running_pid(status: pidfiles::Status) -> Option<u32> {
     match status {
-        pidfile::Status::Running { pid, .. } => pid,
+        pidfiles::Status::Running { pid, .. } => pid,
         _ => None,
     }
 }
@@ -337,8 +337,8 @@ fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once()
     const CLAIMERS: usize = 3;
     const ATTEMPTS: usize = 5000;
     let dir = tempfile::tempdir().unwrap();
-    let config = pidfile::Config::new(dir.path(), "race");
-    let path = pidfile::pidfile_path_with("svc", &config).unwrap();
+    let config = pidfiles::Config::new(dir.path(), "race");
+    let path = pidfiles::pidfile_path_with("svc", &config).unwrap();
     let marker = dir.path().join("winner");
     let attempts = ATTEMPTS.to_string();
     let mut claimers: Vec<Running> = (0..CLAIMERS)
@@ -356,9 +356,9 @@ fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once()
         std::thread::sleep(random_pause(&mut random));
         let watched = watch(&path);
         let result = if removals.calls % 2 == 0 {
-            pidfile::remove_pidfile_with("svc", &config)
+            pidfiles::remove_pidfile_with("svc", &config)
         } else {
-            pidfile::remove_at(&path)
+            pidfiles::remove_at(&path)
         };
         removals.calls += 1;
         match result {
@@ -367,8 +367,8 @@ fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once()
                     removals.removed += 1;
                 }
             }
-            Err(pidfile::Error::InUse { .. }) => removals.in_use += 1,
-            Err(pidfile::Error::Blocked { .. }) => removals.blocked += 1,
+            Err(pidfiles::Error::InUse { .. }) => removals.in_use += 1,
+            Err(pidfiles::Error::Blocked { .. }) => removals.blocked += 1,
             Err(error) => panic!("removal {} failed: {error}", removals.calls),
         }
         running = 0;

@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
 use common::{RemoveOnDrop, Running, claimer, unique_name};
-use pidfile::{Config, Error, get_pid_with, pidfile_path_with, remove_pidfile_with};
+use pidfiles::{Config, Error, get_pid_with, pidfile_path_with, remove_pidfile_with};
 
 const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
@@ -87,7 +87,7 @@ fn default_path_is_in_var_tmp_named_after_the_configured_instance() {
 #[test]
 fn own_config_instance_gives_its_own_path() {
     struct MyConfig;
-    impl pidfile::PidConfig for MyConfig {
+    impl pidfiles::PidConfig for MyConfig {
         fn pid_dir(&self) -> &std::path::Path {
             std::path::Path::new("/var/tmp")
         }
@@ -131,7 +131,7 @@ fn second_claim_fails_with_the_spec_message_and_leaves_signal_handlers_alone() {
     let mut holder = instance.start_process();
     let lost = format!("lost {}", holder.pid());
 
-    let error = pidfile::make_pidfile_with("nuts", &instance.config).unwrap_err();
+    let error = pidfiles::make_pidfile_with("nuts", &instance.config).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
@@ -189,7 +189,7 @@ fn successful_claim_installs_handlers_but_keeps_an_ignored_sigint_ignored() {
 fn file_left_by_sigkill_stays_and_the_next_start_takes_over() {
     let instance = Instance::new("sigkill");
     let mut stale = instance.start_process();
-    let error = pidfile::make_pidfile_with("nuts", &instance.config).unwrap_err();
+    let error = pidfiles::make_pidfile_with("nuts", &instance.config).unwrap_err();
     assert!(
         matches!(error, Error::AlreadyRunning { pid: Some(pid), .. } if pid == stale.pid()),
         "{error}"

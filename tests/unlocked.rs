@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
 
-use pidfile::{Config, Error, PidFile, Status, pidfile_path_with, status_with};
+use pidfiles::{Config, Error, PidFile, Status, pidfile_path_with, status_with};
 
 #[test]
 fn live_process_that_started_before_the_file_was_written_is_running() {
@@ -99,7 +99,7 @@ fn original_modules_file_format_is_read_and_honoured() {
     let mut ready = [0u8; 6];
     python.stdout.take().unwrap().read_exact(&mut ready).unwrap();
     let pid = python.id();
-    assert_eq!(pidfile::get_pid_with("svc", &config).unwrap(), Some(pid));
+    assert_eq!(pidfiles::get_pid_with("svc", &config).unwrap(), Some(pid));
     assert_eq!(
         status_with("svc", &config).unwrap(),
         Status::Running {
@@ -108,7 +108,7 @@ fn original_modules_file_format_is_read_and_honoured() {
         }
     );
     assert!(matches!(
-        pidfile::make_pidfile_with("svc", &config),
+        pidfiles::make_pidfile_with("svc", &config),
         Err(Error::AlreadyRunning { pid: Some(found), .. }) if found == pid
     ));
     python.kill().unwrap();

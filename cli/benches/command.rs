@@ -1,12 +1,12 @@
 //! `pidfile status` as a whole process, from spawn to exit, on a running service.
 //!
 //! ```text
-//! cargo bench -p pidfile-cli --bench command
+//! cargo bench -p pidfiles-cli --bench command
 //! ```
 
 use std::process::{Command, Stdio};
 
-use pidfile::PidFile;
+use pidfiles::PidFile;
 
 fn main() {
     divan::main();

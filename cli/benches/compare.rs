@@ -3,7 +3,7 @@
 //! `pgrep -F`, all measured in one run, interleaved, as ratios of medians.
 //!
 //! ```text
-//! cargo bench -p pidfile-cli --bench compare
+//! cargo bench -p pidfiles-cli --bench compare
 //! ```
 //!
 //! It builds its C peer (`benches/peers/cycle.c`) with `cc` and libbsd (Debian: gcc, libbsd-dev), and runs
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pidfile::PidFile;
+use pidfiles::PidFile;
 
 /// Cycles per sample, and samples per contender; contenders take turns sample by sample.
 const CYCLES: u32 = 2000;
@@ -162,7 +162,7 @@ fn build_static() -> PathBuf {
             "--quiet",
             "--release",
             "-p",
-            "pidfile-cli",
+            "pidfiles-cli",
             "--target",
             &host,
             "--target-dir",

@@ -10,7 +10,7 @@
 //! service that has 0, 1,000 and 10,000 descriptors open besides its pidfile (opened after its claim).
 //!
 //! ```text
-//! cargo bench -p pidfile-cli --bench locks
+//! cargo bench -p pidfiles-cli --bench locks
 //! ```
 //!
 //! The counts take turns as well as the checks: the holders keep their files open throughout and lock or unlock
@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use pidfile::PidFile;
+use pidfiles::PidFile;
 use rustix::fs::FlockOperation;
 use rustix::process::{Resource, Rlimit};
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pidfile::{Config, Error};
+use pidfiles::{Config, Error};
 
 /// The exit code of a usage error: a bad service name, duration or signal.
 pub const USAGE: u8 = 2;
@@ -64,7 +64,7 @@ impl Settings {
 
     /// The pidfile of `service`; a bad name is a usage error.
     pub fn path(&self, service: &str) -> Result<PathBuf, Failure> {
-        Ok(pidfile::pidfile_path_with(service, &self.config)?)
+        Ok(pidfiles::pidfile_path_with(service, &self.config)?)
     }
 
     /// Prints `message` on standard error when `--verbose` asked for it.

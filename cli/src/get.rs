@@ -1,7 +1,7 @@
 //! `pidfile get SERVICE`: print the pid; 1 when there is no pidfile, 4 when it is corrupt, unreadable, or locked in
 //! a way that proves nothing of the pid it names.
 
-use pidfile::Status;
+use pidfiles::Status;
 
 use crate::common::{Failure, Settings, USAGE};
 
@@ -11,7 +11,7 @@ const UNREADABLE: u8 = 4;
 pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
     let path = settings.path(service)?;
     // The same judgement as `status`, so that a script never gets a pid that `status` would not stand behind.
-    match pidfile::status_at(&path) {
+    match pidfiles::status_at(&path) {
         Ok(Status::Running { pid: Some(pid), .. }) => {
             println!("{pid}");
             Ok(0)
@@ -46,7 +46,7 @@ pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
                 format!("{} is locked{by} {doubt}: its pid is not to be trusted", path.display()),
             ))
         }
-        Err(error @ pidfile::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
+        Err(error @ pidfiles::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
         Err(error) => Err(Failure::new(UNREADABLE, error.to_string())),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use pidfile::{Config, PidConfig};
+use pidfiles::{Config, PidConfig};
 
 use crate::common::{Failure, Settings};
 use crate::status::Report;

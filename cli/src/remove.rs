@@ -5,10 +5,10 @@ use crate::common::{Failure, Settings};
 pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
     let path = settings.path(service)?;
     let existed = std::fs::symlink_metadata(&path).is_ok();
-    match pidfile::remove_at(&path) {
+    match pidfiles::remove_at(&path) {
         Ok(()) if existed => settings.say(&format!("removed {}", path.display())),
         Ok(()) => settings.say(&format!("no pidfile at {}", path.display())),
-        Err(pidfile::Error::InUse { pid, .. }) => {
+        Err(pidfiles::Error::InUse { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             return Err(Failure::new(
                 1,

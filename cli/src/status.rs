@@ -1,6 +1,6 @@
 //! `pidfile status SERVICE [--json]`: whether a service runs, with the LSB init-script exit codes.
 
-use pidfile::{Config, PidConfig, Status};
+use pidfiles::{Config, PidConfig, Status};
 
 use serde::Serialize;
 
@@ -50,7 +50,7 @@ impl Report {
     /// Looks at the pidfile of `service` under `config`. A bad name is an error; anything wrong with the file
     /// itself is the state `unknown`.
     pub fn of(service: &str, config: &Config) -> Result<Report, Failure> {
-        let path = pidfile::pidfile_path_with(service, config)?;
+        let path = pidfiles::pidfile_path_with(service, config)?;
         let since = modified(&path);
         let mut report = Report {
             service: service.to_owned(),
@@ -64,7 +64,7 @@ impl Report {
             holder: None,
             error: None,
         };
-        match pidfile::status_at(&path) {
+        match pidfiles::status_at(&path) {
             Ok(Status::Running { pid, locked }) => {
                 (report.state, report.pid, report.locked) = ("running", pid, locked);
             }
@@ -83,7 +83,7 @@ impl Report {
                 ));
             }
             Ok(Status::NotRunning) => (report.since, report.since_epoch) = (None, None),
-            Err(error @ pidfile::Error::InvalidName { .. }) => return Err(Failure::new(USAGE, error.to_string())),
+            Err(error @ pidfiles::Error::InvalidName { .. }) => return Err(Failure::new(USAGE, error.to_string())),
             Err(error) => (report.state, report.error) = ("unknown", Some(error.to_string())),
         }
         Ok(report)

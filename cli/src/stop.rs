@@ -4,7 +4,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pidfile::Status;
+use pidfiles::Status;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use crate::common::{Failure, Settings, signal_name};
@@ -18,7 +18,7 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
     let path = settings.path(service)?;
     // The proof rule refuses what start-stop-daemon refuses (a pidfile anyone may write, or another user's outside
     // that user's own service directory), and more: only a proven holder is signalled.
-    let pid = match pidfile::status_at(&path)? {
+    let pid = match pidfiles::status_at(&path)? {
         Status::NotRunning => {
             settings.say(&format!("{service} is not running"));
             return Ok(0);
@@ -142,7 +142,7 @@ impl Target {
 
 /// Whether the pidfile still proves `pid` running.
 fn still_running(path: &Path, pid: u32) -> bool {
-    matches!(pidfile::status_at(path), Ok(Status::Running { pid: Some(now), locked: true }) if now == pid)
+    matches!(pidfiles::status_at(path), Ok(Status::Running { pid: Some(now), locked: true }) if now == pid)
 }
 
 /// Waits until the pidfile no longer shows `pid` running.
@@ -164,19 +164,19 @@ fn wait_until_gone(path: &Path, pid: u32, timeout: Duration) -> bool {
 /// under the file's lock: a file that a new instance has claimed meanwhile is left to it, and one whose lock is
 /// still held by a process that proves nothing (one the stopped process started, say) is a failure, named.
 fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<(), Failure> {
-    match pidfile::remove_at(path) {
+    match pidfiles::remove_at(path) {
         Ok(()) => {
             settings.say(&format!("removed the stale pidfile of {service}, if any was left"));
             Ok(())
         }
-        Err(pidfile::Error::InUse { pid, .. }) => {
+        Err(pidfiles::Error::InUse { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             settings.say(&format!(
                 "{service} has started again ({pid}): its pidfile is left to it"
             ));
             Ok(())
         }
-        Err(pidfile::Error::Blocked { holder, doubt, .. }) => {
+        Err(pidfiles::Error::Blocked { holder, doubt, .. }) => {
             let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
             Err(Failure::new(
                 1,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use pidfile::Status;
+use pidfiles::Status;
 
 use crate::common::{Failure, Settings};
 
@@ -15,7 +15,7 @@ pub fn run(settings: &Settings, service: &str, gone: bool, timeout: Duration) ->
     loop {
         // Running is what proves it runs; gone is what lets the next start through (no pidfile, or a stale one). A
         // lock that proves nothing, or a pidfile that cannot be read, is neither.
-        let status = pidfile::status_with(service, &settings.config);
+        let status = pidfiles::status_with(service, &settings.config);
         let reached = if gone {
             matches!(status, Ok(Status::NotRunning | Status::Stale { .. }))
         } else {

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|content: &[u8]| {
-    if let Some(pid) = pidfile::parse_pid(content) {
+    if let Some(pid) = pidfiles::parse_pid(content) {
         assert!((1..=4_194_304).contains(&pid), "accepted {pid} from {content:?}");
         let digits: Vec<u8> = content.iter().copied().filter(u8::is_ascii_digit).collect();
         let significant: Vec<u8> = digits.iter().copied().skip_while(|&digit| digit == b'0').collect();

@@ -172,14 +172,14 @@ pub fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T 
 
 /// The errors of every operation on the pidfile of `service` under `config`: a claim, `get_pid`, `status` and a
 /// removal. Each must fail, and none may hang.
-pub fn errors_of_every_operation(service: &str, config: &pidfile::Config) -> Vec<pidfile::Error> {
+pub fn errors_of_every_operation(service: &str, config: &pidfiles::Config) -> Vec<pidfiles::Error> {
     let (service, config) = (service.to_owned(), config.clone());
     let results = within_seconds(10, move || {
         [
-            ("make_pidfile", pidfile::make_pidfile_with(&service, &config).map(drop)),
-            ("get_pid", pidfile::get_pid_with(&service, &config).map(drop)),
-            ("status", pidfile::status_with(&service, &config).map(drop)),
-            ("remove_pidfile", pidfile::remove_pidfile_with(&service, &config)),
+            ("make_pidfile", pidfiles::make_pidfile_with(&service, &config).map(drop)),
+            ("get_pid", pidfiles::get_pid_with(&service, &config).map(drop)),
+            ("status", pidfiles::status_with(&service, &config).map(drop)),
+            ("remove_pidfile", pidfiles::remove_pidfile_with(&service, &config)),
         ]
     });
     results
@@ -189,10 +189,10 @@ pub fn errors_of_every_operation(service: &str, config: &pidfile::Config) -> Vec
 }
 
 /// Asserts that every error refuses the path for what stands there, `found`, and says so in its message.
-pub fn assert_refused_as(errors: &[pidfile::Error], found: &str) {
+pub fn assert_refused_as(errors: &[pidfiles::Error], found: &str) {
     for error in errors {
         assert!(
-            matches!(error, pidfile::Error::NotAPidFile { found: what, .. } if what == found),
+            matches!(error, pidfiles::Error::NotAPidFile { found: what, .. } if what == found),
             "{error:?}"
         );
         assert!(error.to_string().contains(found), "{error}");
