@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -14,15 +15,21 @@ use common::{Running, claimer};
 use pidfiles::{Config, Error, PidFile, Status, get_pid_with, pidfile_path_with, status_with};
 
 fn peer(program: &str, package: &str) -> Command {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{program} is missing: install the Debian package {package}"
-    );
-    Command::new(program)
+    // Debian keeps start-stop-daemon in /usr/sbin, which a user's PATH may lack: look there too.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let sbin = ["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from);
+    let found = std::env::split_paths(&path)
+        .chain(sbin)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        });
+    match found {
+        Some(program) => Command::new(program),
+        None => panic!(
+            "{program} is missing (not on PATH, nor in /usr/sbin or /sbin): install the Debian package {package}"
+        ),
+    }
 }
 
 /// Compiles the libbsd peer (`tests/peers/bsd_pidfile.c`) into `dir`.

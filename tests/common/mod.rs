@@ -222,7 +222,29 @@ pub fn runs_as_root(why: &str) -> bool {
         "this test needs root {why}, and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
     );
     eprintln!("skipped: needs root {why}");
+    note_skip(&format!("needs root {why}"));
     false
+}
+
+/// Appends a skipped test and why to the file named by `PIDFILE_TESTS_SKIP_LOG`, if set, so that the script that
+/// runs the tests can list every skip at the end of the run, where it is seen.
+pub fn note_skip(why: &str) {
+    use std::io::Write;
+    let Some(log) = std::env::var_os("PIDFILE_TESTS_SKIP_LOG") else {
+        return;
+    };
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let binary = binary
+        .rsplit_once('-')
+        .map_or(binary.as_str(), |(name, _hash)| name)
+        .to_owned();
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(file, "{binary}::{test}: {why}");
+    }
 }
 
 /// Which process runs the service under test right now (0 when none), and how many times that changed, so that a
