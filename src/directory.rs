@@ -21,23 +21,26 @@ use rustix::fs::{FileType, Stat};
 
 use crate::Error;
 
-/// How many symbolic links a walk follows before leaving the verdict to the open (which fails with `ELOOP`).
+/// How many symbolic links a walk follows before giving up, as the kernel does (`ELOOP`).
 const MAX_LINKS: usize = 40;
 
-/// Refuses to claim or remove a pidfile at `path` when the way to its directory cannot be trusted.
+/// Refuses to claim or remove a pidfile at `path` when the way to its directory cannot be trusted, or does not
+/// lead to a directory (a missing directory is [`Error::NoSuchDirectory`], naming it).
 ///
-/// A directory is checked at the first claim or removal in it; the answer is kept for the life of the process, so later
-/// claims cost no system call (every step of a trusted way is controlled by root or us, so it stays trusted). A
-/// missing directory passes here, and is reported by the open, naming it.
+/// The verdict on a directory is kept for the life of the process when the way to it is stable: when no directory
+/// or link on it sits in a directory that others may write to. Only root or we can then change the way, so later
+/// claims cost no system call. A way through a shared directory (a directory of ours in `/var/tmp`, which root or a
+/// cleaner may delete and anyone then make again) is walked again at every claim and removal.
 pub(crate) fn check(path: &Path) -> Result<(), Error> {
-    static TRUSTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let dir = parent(path);
-    let mut trusted = TRUSTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if trusted.iter().any(|known| known == dir) {
+    static STABLE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let dir = std::path::absolute(parent(path))
+        .map_err(|error| Error::io("resolve the current directory for", path, error))?;
+    let mut stable = STABLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if stable.contains(&dir) {
         return Ok(());
     }
-    if walk(dir)?.is_some() {
-        trusted.push(dir.to_owned());
+    if walk(&dir)?.stable {
+        stable.push(dir);
     }
     Ok(())
 }
@@ -46,7 +49,7 @@ pub(crate) fn check(path: &Path) -> Result<(), Error> {
 /// be written only by root or us, so that no one else can have made it. `None` otherwise.
 pub(crate) fn service_owner(dir: &Path) -> Option<u32> {
     let above = dir.parent()?;
-    let above_stat = walk(above).ok()??;
+    let above_stat = walk(above).ok()?.stat;
     if above_stat.st_mode & 0o022 != 0 {
         return None;
     }
@@ -62,40 +65,44 @@ pub(crate) fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Walks the way to `dir` from `/`, refusing the first step that someone other than root and us controls. Returns
-/// the directory's `stat` when the whole way was walked, `None` when a step is missing or not a directory (the
-/// open reports those).
-fn walk(dir: &Path) -> Result<Option<Stat>, Error> {
-    let Ok(dir) = std::path::absolute(dir) else {
-        return Ok(None);
-    };
+/// A directory reached by a trusted way.
+struct Walked {
+    stat: Stat,
+    /// No step of the way sits in a directory that others may write to.
+    stable: bool,
+}
+
+/// Walks the way to `dir` from `/`, refusing the first step that someone other than root and us controls, and a
+/// way that does not lead to a directory: the claim or removal that follows must find what was walked.
+fn walk(dir: &Path) -> Result<Walked, Error> {
+    let dir = std::path::absolute(dir).map_err(|error| Error::io("resolve the current directory for", dir, error))?;
     let me = rustix::process::geteuid().as_raw();
+    let missing = || Error::NoSuchDirectory { dir: dir.clone() };
     let mut here = PathBuf::from("/");
-    let mut stat = match rustix::fs::stat(&here) {
-        Ok(stat) => stat,
-        Err(_) => return Ok(None),
-    };
+    let mut stat = rustix::fs::stat(&here).map_err(|error| Error::io("inspect", &here, error))?;
     trusted_directory(&here, &stat, me)?;
+    let mut stable = true;
     let mut pending: Vec<PathBuf> = components_reversed(&dir);
     let mut links = 0;
     while let Some(step) = pending.pop() {
         if step == Path::new("..") {
             here.pop();
-            stat = match rustix::fs::stat(&here) {
-                Ok(stat) => stat,
-                Err(_) => return Ok(None),
-            };
+            stat = rustix::fs::stat(&here).map_err(|error| Error::io("inspect", &here, error))?;
             continue;
         }
         let next = here.join(&step);
-        let Ok(found) = rustix::fs::lstat(&next) else {
-            return Ok(None);
+        let found = match rustix::fs::lstat(&next) {
+            Ok(found) => found,
+            Err(rustix::io::Errno::NOENT) => return Err(missing()),
+            Err(error) => return Err(Error::io("inspect", &next, error)),
         };
+        // An entry of a directory others may write to can be deleted by root or a cleaner, then made again by anyone.
+        stable &= stat.st_mode & 0o022 == 0;
         match FileType::from_raw_mode(found.st_mode) {
             FileType::Symlink => {
                 links += 1;
                 if links > MAX_LINKS {
-                    return Ok(None);
+                    return Err(Error::io("follow the symbolic links to", &dir, rustix::io::Errno::LOOP));
                 }
                 if found.st_uid != 0 && found.st_uid != me {
                     return Err(Error::UntrustedDirectory {
@@ -103,11 +110,11 @@ fn walk(dir: &Path) -> Result<Option<Stat>, Error> {
                         uid: found.st_uid,
                     });
                 }
-                let Ok(target) = std::fs::read_link(&next) else {
-                    return Ok(None);
-                };
+                let target =
+                    std::fs::read_link(&next).map_err(|error| Error::io("read the symbolic link", &next, error))?;
                 if target.is_absolute() {
                     here = PathBuf::from("/");
+                    stat = rustix::fs::stat(&here).map_err(|error| Error::io("inspect", &here, error))?;
                 }
                 pending.extend(components_reversed(&target));
             }
@@ -116,10 +123,16 @@ fn walk(dir: &Path) -> Result<Option<Stat>, Error> {
                 here = next;
                 stat = found;
             }
-            _ => return Ok(None),
+            _ => {
+                return Err(Error::io(
+                    "reach the pid directory through",
+                    &next,
+                    rustix::io::Errno::NOTDIR,
+                ));
+            }
         }
     }
-    Ok(Some(stat))
+    Ok(Walked { stat, stable })
 }
 
 /// The steps of `path` after its root, last first (so that popping gives them in order); `.` is dropped.

@@ -413,3 +413,47 @@ fn service_of_another_user_in_its_own_directory_is_proven_but_not_in_a_shared_on
         }
     );
 }
+
+#[test]
+fn directory_of_ours_in_a_shared_one_is_checked_again_when_another_user_makes_it_anew() {
+    // Root or a cleaner deletes our directory in a shared one (as /var/tmp is); nobody makes one of the same name.
+    // A process that claimed there before must not take the new one on the old verdict.
+    let Some((shared, _)) = root_dir(0o1777) else { return };
+    let dir = shared.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("t-web.pid");
+    PidFile::acquire(&path).unwrap().release().unwrap();
+    std::fs::remove_dir(&dir).unwrap();
+    let made = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "mkdir"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert_untrusted(PidFile::acquire(&path).map(drop), &dir, "acquire");
+    assert!(!path.exists(), "a pidfile was created in nobody's directory");
+}
+
+#[test]
+fn pid_directory_that_is_not_a_directory_is_refused_before_anything_is_opened() {
+    // A file of nobody's where the pid directory should be, in a shared directory: it may become a directory of
+    // theirs between a look and an open, so the look refuses it outright.
+    let Some((shared, _)) = root_dir(0o1777) else { return };
+    let not_a_dir = shared.path().join("app");
+    let made = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "touch"])
+        .arg(&not_a_dir)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let error = PidFile::acquire(not_a_dir.join("t-web.pid")).map(drop).unwrap_err();
+    assert!(error.to_string().contains("Not a directory"), "{error}");
+    let error = remove_pidfile_with("web", &Config::new(&not_a_dir, "t")).unwrap_err();
+    assert!(error.to_string().contains("Not a directory"), "{error}");
+    // A missing one is named as missing.
+    let missing = shared.path().join("missing").join("deeper");
+    assert!(matches!(
+        PidFile::acquire(missing.join("t-web.pid")),
+        Err(Error::NoSuchDirectory { dir }) if dir == missing
+    ));
+}

@@ -31,8 +31,9 @@ fn main() {
         ("tmpfs (/dev/shm)", PathBuf::from("/dev/shm")),
         ("disk (/var/tmp)", PathBuf::from("/var/tmp")),
     ] {
-        let dir = tempfile::tempdir_in(&base).expect("a directory to measure in");
-        let path = dir.path().join("cycle.pid");
+        // Straight in the directory, as pidfiles are kept: a directory of ours inside a shared one (a temporary
+        // directory in /dev/shm) would have its way walked again at every claim.
+        let path = base.join(format!("pidfiles-bench-{}.pid", std::process::id()));
         let mut ours = Vec::new();
         let mut libbsd = Vec::new();
         let mut minimal = Vec::new();
@@ -48,6 +49,7 @@ fn main() {
                 turn();
             }
         }
+        let _ = std::fs::remove_file(&path);
         let (ours, libbsd, minimal) = (median(ours), median(libbsd), median(minimal));
         println!(
             "| {label} | {ours:.0} | {libbsd:.0} | {minimal:.0} | {:.2}x | {:.2}x |",
