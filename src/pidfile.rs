@@ -4,9 +4,12 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
 use crate::cleanup::{self, Registration};
 use crate::lock::{self, Claimed};
-use crate::sys::holders;
+use crate::sys::{FileId, holders};
 use crate::{Error, remove, sys};
 
 /// A pidfile held by this process: locked, holding our pid, and removed when the guard is dropped.
@@ -65,6 +68,8 @@ pub struct PidFile {
     owner: u32,
     registration: Option<Registration>,
     removed: bool,
+    /// The lock was left to the processes that share its description (see `release_unless_shared`).
+    handed_over: bool,
 }
 
 /// Options for claiming a pidfile: its permissions, and whether SIGINT and SIGTERM remove it.
@@ -134,6 +139,7 @@ impl Builder {
             owner: pid,
             registration: None,
             removed: false,
+            handed_over: false,
         };
         // On an error below, dropping the guard removes the file again.
         guard.registration = Some(cleanup::register(&guard.claimed.path, guard.claimed.id, pid)?);
@@ -198,31 +204,45 @@ impl PidFile {
         self.remove()
     }
 
-    /// The other processes that hold this pidfile's lock: those that inherited the locked descriptor from this
-    /// process (a command it ran, or that command's children) and still have it open.
+    /// Removes the pidfile and lets its lock go, as [`release`](PidFile::release) does, unless another process
+    /// still holds the lock through a descriptor inherited from this guard (a command a supervisor ran, or one of
+    /// that command's processes): then the file is left to it, and `Ok(false)` returned.
     ///
-    /// While any of them lives, the lock is theirs as much as ours: a supervisor whose command has exited, but left
-    /// a process of its own holding the lock, should [`leave`](PidFile::leave) the file to it rather than remove
-    /// it, or a second instance could start beside that process. This looks through the open files of every
-    /// visible process: a cost for the end of a supervisor's life, not for a loop.
-    pub fn other_holders(&self) -> Vec<u32> {
-        let me = sys::current_pid();
-        holders::all_pids()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|&pid| pid != me)
-            .filter(|&pid| matches!(holders::hold_of(pid, self.claimed.id), Ok(Some(hold)) if hold.writable_exclusive))
-            .collect()
-    }
-
-    /// Lets go of the guard without removing the file: this process's descriptor closes, and the lock stays with
-    /// the processes that share it (see [`other_holders`](PidFile::other_holders)), which keep the service's
-    /// claim. The file is no longer removed at exit or on a signal by this process.
-    pub fn leave(mut self) {
-        self.removed = true;
-        if let Some(registration) = self.registration.take() {
-            cleanup::unregister(registration);
+    /// The answer is exact, whatever those processes are and whether their open files can be seen: this guard's
+    /// descriptor is exchanged for a new, unlocked one on the same file, and the lock is taken again through it. A
+    /// lock still held elsewhere means another process shares the description it was taken through (or a new claim
+    /// has won in the instant between: the file is then rightly left to it too). From the first call on, this
+    /// guard no longer holds the lock itself and no longer removes the file at exit or on a signal; call again (a
+    /// supervisor gives the processes its command leaves behind a moment to end) to remove the file once they are
+    /// gone.
+    pub fn release_unless_shared(&mut self) -> Result<bool, Error> {
+        if self.removed {
+            return Ok(true);
         }
+        if !self.handed_over {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+            let second = match rustix::fs::openat(rustix::fs::CWD, &*self.c_path, flags, Mode::empty()) {
+                Ok(second) => second,
+                // What we claimed is gone from the path: there is nothing of ours left to remove.
+                Err(Errno::NOENT) => return self.remove().map(|()| true),
+                Err(error) => return Err(Error::io("open", &self.claimed.path, error)),
+            };
+            let stat = rustix::fs::fstat(&second).map_err(|error| Error::io("inspect", &self.claimed.path, error))?;
+            if FileId::of(&stat) != self.claimed.id {
+                return self.remove().map(|()| true);
+            }
+            if let Some(registration) = self.registration.take() {
+                cleanup::unregister(registration);
+            }
+            // Closing ours lets the lock go unless another process shares the description it was taken through.
+            drop(std::mem::replace(&mut self.claimed.file, second));
+            self.handed_over = true;
+        }
+        if holders::try_lock(&self.claimed.file).map_err(|error| Error::io("lock", &self.claimed.path, error))? {
+            self.handed_over = false;
+            return self.remove().map(|()| true);
+        }
+        Ok(false)
     }
 
     /// Unlinks the file while its lock is still held (so no one can claim it between the two), then takes it out
@@ -232,7 +252,8 @@ impl PidFile {
             return Ok(());
         }
         let mut result = Ok(());
-        if sys::current_pid() == self.owner {
+        // A guard whose lock was handed over holds no lock: the file is not ours to remove.
+        if sys::current_pid() == self.owner && !self.handed_over {
             result = remove::unlink_held(&self.c_path, self.claimed.id)
                 .map(drop)
                 .map_err(|error| Error::io("remove", &self.claimed.path, error));

@@ -65,16 +65,18 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
     // Processes the command started may still hold the lock it inherited: removing the file would let a second
     // instance start beside them, so it is left to those that outlive a short grace (a child of a shell that is
     // ending as well, say).
-    match holders_after_grace(&guard).as_slice() {
-        [] => guard.release()?,
-        [holder, ..] => {
-            eprintln!(
-                "pidfile: {} exited, but pid {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
-                command[0],
-                path.display()
-            );
-            guard.leave();
-        }
+    if !release_after_grace(&mut guard)? {
+        let holder = match pidfiles::status_at(&path) {
+            Ok(pidfiles::Status::Unproven {
+                holder: Some(holder), ..
+            }) => holder.to_string(),
+            _ => "a process".to_owned(),
+        };
+        eprintln!(
+            "pidfile: {} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
+            command[0],
+            path.display()
+        );
     }
     let status = status?;
     let code = match (status.code(), status.signal()) {
@@ -89,13 +91,16 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
 /// How long the processes the command left holding the lock get to end along with it.
 const HOLDERS_GRACE: Duration = Duration::from_millis(200);
 
-/// The other processes that still hold the pidfile's lock once they have had [`HOLDERS_GRACE`] to end.
-fn holders_after_grace(guard: &PidFile) -> Vec<u32> {
+/// Removes the pidfile once no process the command started holds its lock any more, waiting at most
+/// [`HOLDERS_GRACE`]. Returns whether it was removed (otherwise it is left to them).
+fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
     let deadline = Instant::now() + HOLDERS_GRACE;
     loop {
-        let holders = guard.other_holders();
-        if holders.is_empty() || Instant::now() >= deadline {
-            return holders;
+        if guard.release_unless_shared()? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -829,7 +829,8 @@ fn run_leaves_the_pidfile_to_a_process_its_command_left_holding_the_lock() {
     let _worker = KillOnDrop(worker);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains(&format!("pid {worker}, which it started, still holds the lock")),
+        stderr(&output).contains(&format!("pid {worker} (user "))
+            && stderr(&output).contains("which it started, still holds the lock"),
         "{}",
         stderr(&output)
     );
@@ -877,4 +878,36 @@ fn stop_fails_when_the_stopped_command_leaves_the_lock_to_another_process() {
     assert!(process_lives(worker));
     assert!(place.path("web").exists());
     service.wait();
+}
+
+#[test]
+fn run_leaves_the_pidfile_to_processes_that_keep_changing_pid() {
+    let place = Place::new();
+    // A process that forks and exits, again and again, for two seconds: the lock passes from pid to pid, and no
+    // look at the processes of one moment would find it for sure.
+    let hop = "import os, sys, time\n\
+               if os.fork() == 0:\n\
+               \x20   os.closerange(0, 3)\n\
+               \x20   end = time.time() + 2\n\
+               \x20   while time.time() < end:\n\
+               \x20       if os.fork():\n\
+               \x20           os._exit(0)\n\
+               \x20       time.sleep(0.001)\n\
+               \x20   os._exit(0)\n";
+    let output = place.run(&["run", "web", "--", "python3", "-c", hop]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("still holds the lock"), "{}", stderr(&output));
+    assert!(
+        place.path("web").exists(),
+        "the pidfile was removed from under the hopping process"
+    );
+    let second = place.run(&["run", "web", "--", "true"]);
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "a second instance started: {}",
+        stderr(&second)
+    );
+    // Once the hopping ends, the file is stale and the next start takes it over.
+    wait_for(|| (place.run(&["run", "web", "--", "true"]).status.code() == Some(0)).then_some(()));
 }
