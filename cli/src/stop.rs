@@ -164,6 +164,9 @@ fn wait_until_gone(path: &Path, pid: u32, timeout: Duration) -> bool {
 /// under the file's lock: a file that a new instance has claimed meanwhile is left to it, and one whose lock is
 /// still held by a process that proves nothing (one the stopped process started, say) is a failure, named.
 fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<(), Failure> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     match pidfiles::remove_at(path) {
         Ok(()) => {
             settings.say(&format!("removed the stale pidfile of {service}, if any was left"));
@@ -185,6 +188,12 @@ fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<()
                     path.display()
                 ),
             ))
+        }
+        // A service's own directory, of another user: the service is stopped, and its leftover file is its user's
+        // to remove (we never remove pidfiles where another user could rename them).
+        Err(error @ (pidfiles::Error::UntrustedDirectory { .. } | pidfiles::Error::InsecureDirectory { .. })) => {
+            settings.say(&format!("{service} stopped; its stale pidfile is left: {error}"));
+            Ok(())
         }
         Err(error) => Err(error.into()),
     }
