@@ -425,3 +425,27 @@ fn get_does_not_hand_out_the_pid_of_a_stale_file_another_user_planted() {
     let output = place.run(&["get", "web"]);
     assert_eq!((output.status.code(), stdout(&output).as_str()), (Some(0), "72\n"));
 }
+
+#[test]
+fn stop_stops_a_service_of_another_user_in_its_own_directory() {
+    // nobody's own directory, in one only root may write to, as root makes /run/www for www: its service is
+    // proven, stopped by root, and its leftover file is left to its user.
+    let Some(place) = Place::new(0o755) else { return };
+    let dir = nobody_dir(&place);
+    let mut service = Forger::start(&dir.join("t-web.pid"), "w", "{pid}\n", Lock::FlockExclusive);
+    let status = run_in(&dir, &["status", "web"]);
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let output = run_in(&dir, &["stop", "web", "--timeout", "5s"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!service.lives(), "the service still runs");
+}
