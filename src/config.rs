@@ -13,7 +13,8 @@
 //! | `instance_name` | [`set_config`] | `PIDFILE_INSTANCE` | `instance_name` in that file          | `LPCONFIG` | `default`  |
 //!
 //! An empty environment variable counts as unset. A configuration file that cannot be read or does not parse is
-//! an error naming the file and the line; it is never silently ignored.
+//! an error naming the file and the line; it is never silently ignored. Reading the file needs the crate's
+//! `config-file` feature (on by default): without it, naming a configuration file is an error naming the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -184,14 +185,16 @@ pub fn set_config(config: Config) -> Result<(), Error> {
 
 /// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
 /// application's configuration.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default)]
+#[cfg_attr(feature = "config-file", derive(serde::Deserialize))]
 pub(crate) struct ConfigFile {
     instance_name: Option<String>,
     pid_dir: Option<PathBuf>,
     canonical: Option<CanonicalSection>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default)]
+#[cfg_attr(feature = "config-file", derive(serde::Deserialize))]
 pub(crate) struct CanonicalSection {
     pid_dir: Option<PathBuf>,
 }
@@ -215,6 +218,7 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
     Ok(Config { pid_dir, instance_name })
 }
 
+#[cfg(feature = "config-file")]
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
     let problem = |line, message| ConfigFileProblem {
         path: path.to_owned(),
@@ -225,7 +229,23 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
     parse_config_file(&text).map_err(|(line, message)| problem(line, message))
 }
 
+/// Without the `config-file` feature no file is read: naming one is an error, never silently ignored.
+#[cfg(not(feature = "config-file"))]
+fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
+    Err(ConfigFileProblem {
+        path: path.to_owned(),
+        line: None,
+        message: CONFIG_FILE_FEATURE_OFF.to_owned(),
+    })
+}
+
+/// Why a configuration file is refused by a build without the `config-file` feature.
+#[cfg(not(feature = "config-file"))]
+const CONFIG_FILE_FEATURE_OFF: &str =
+    "not read: the pidfiles library was built without its `config-file` feature, which reads configuration files";
+
 /// Parses the text of a configuration file; an error carries its line (from 1) and a one-line message.
+#[cfg(feature = "config-file")]
 pub(crate) fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> {
     let file: ConfigFile = toml::from_str(text).map_err(|error| {
         let line = error.span().map(|span| line_of(text, span.start));
@@ -240,6 +260,7 @@ pub(crate) fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>
     Ok(file)
 }
 
+#[cfg(feature = "config-file")]
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     text.as_bytes()[..offset].iter().filter(|&&byte| byte == b'\n').count() + 1
@@ -310,6 +331,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "config-file")]
     fn config_file_gives_values_below_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pidfile.toml");
@@ -335,6 +357,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "config-file")]
     fn broken_config_file_names_the_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("broken.toml");
@@ -346,9 +369,30 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "config-file")]
     fn wrongly_typed_value_is_an_error_with_its_line() {
         let (line, message) = parse_config_file("\ninstance_name = 5\n").unwrap_err();
         assert_eq!(line, Some(2), "{message}");
+    }
+
+    #[test]
+    #[cfg(not(feature = "config-file"))]
+    fn without_the_feature_a_named_config_file_is_an_error_naming_it_and_the_feature() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pidfile.toml");
+        std::fs::write(&file, "instance_name = \"filed\"\n").unwrap();
+        for message in [
+            Error::from(resolve_from(&[("PIDFILE_CONFIG", file.to_str().unwrap())]).unwrap_err()).to_string(),
+            Config::resolve(Some(&file)).unwrap_err().to_string(),
+        ] {
+            assert!(message.contains(file.to_str().unwrap()), "{message}");
+            assert!(message.contains("`config-file` feature"), "{message}");
+        }
+        // Without a file named, the environment and the defaults still give the configuration.
+        assert_eq!(
+            resolve_from(&[("PIDFILE_INSTANCE", "i"), ("PIDFILE_CONFIG", "")]).unwrap(),
+            Config::new("/var/tmp", "i")
+        );
     }
 
     #[test]
@@ -358,6 +402,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "config-file")]
     fn pid_dir_twice_is_an_error() {
         assert!(parse_config_file("pid_dir = \"/a\"\n[canonical]\npid_dir = \"/b\"\n").is_err());
     }

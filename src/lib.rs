@@ -135,6 +135,14 @@
 //! [`PidFile::builder`]`().signal_handlers(false)` instead, and removes the file on its own shutdown path: by
 //! dropping the guard, or by calling [`remove_pidfile`], as the original module advises. See
 //! [`Builder::signal_handlers`].
+//!
+//! # The `config-file` feature
+//!
+//! The feature `config-file`, on by default, reads the TOML configuration file named by `PIDFILE_CONFIG` (or
+//! given to [`Config::resolve`]) with `toml` and `serde`. Without it (`default-features = false`) the crate builds
+//! on `rustix`, `libc` and `signal-hook` alone, with no procedural macro; the environment variables and
+//! [`set_config`] still configure it, and naming a configuration file is an [`Error::ConfigFile`] that names the
+//! file and says the feature is off, never silently ignored.
 
 #![deny(missing_docs)]
 #![cfg(unix)]
@@ -162,6 +170,7 @@ pub use crate::pidfile::{Builder, PidFile};
 pub use crate::read::{Status, parse_pid};
 
 /// Entry points for the fuzz targets in `fuzz/`: not part of the API.
+#[cfg(feature = "config-file")]
 #[doc(hidden)]
 pub mod fuzzing {
     /// Parses the text of a configuration file as the one named by `PIDFILE_CONFIG` is parsed. An error carries
