@@ -143,34 +143,65 @@
 //! on `rustix`, `libc` and `signal-hook` alone, with no procedural macro; the environment variables and
 //! [`set_config`] still configure it, and naming a configuration file is an [`Error::ConfigFile`] that names the
 //! file and says the feature is off, never silently ignored.
+//!
+//! # Linux only
+//!
+//! The crate builds for Linux only: what proves a lock's holder (`/proc/PID/fd` and `/proc/PID/fdinfo`), process
+//! start times (`/proc/PID/stat`) and `flock` as Linux reports it are Linux's, so on any other target compiling it
+//! stops at one error that says so.
 
 #![deny(missing_docs)]
-#![cfg(unix)]
 
+// The crate is Linux's alone: on any other system this error is the only one, rather than the first of many from
+// deep inside the crate, because every item below is compiled for Linux only.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pidfiles supports Linux only: proving which process holds a pidfile's lock reads /proc/PID/fd and \
+     /proc/PID/fdinfo, process start times come from /proc/PID/stat and CLOCK_BOOTTIME, and the claims rely on \
+     flock(2) as Linux implements and reports it (each lock's holder found through fdinfo and /proc/locks)"
+);
+
+#[cfg(target_os = "linux")]
 mod cleanup;
+#[cfg(target_os = "linux")]
 mod config;
+#[cfg(target_os = "linux")]
 mod directory;
+#[cfg(target_os = "linux")]
 mod error;
+#[cfg(target_os = "linux")]
 mod holder;
+#[cfg(target_os = "linux")]
 mod lock;
+#[cfg(target_os = "linux")]
 mod pidfile;
+#[cfg(target_os = "linux")]
 mod read;
+#[cfg(target_os = "linux")]
 mod remove;
+#[cfg(target_os = "linux")]
 mod sys;
 
+#[cfg(target_os = "linux")]
 use std::path::{Path, PathBuf};
+#[cfg(target_os = "linux")]
 use std::sync::Mutex;
 
+#[cfg(target_os = "linux")]
 pub use crate::config::{
     Config, DEFAULT_INSTANCE_NAME, DEFAULT_PID_DIR, PidConfig, config, pidfile_path_with, set_config, try_config,
 };
+#[cfg(target_os = "linux")]
 pub use crate::error::Error;
+#[cfg(target_os = "linux")]
 pub use crate::holder::{Doubt, Holder};
+#[cfg(target_os = "linux")]
 pub use crate::pidfile::{Builder, PidFile};
+#[cfg(target_os = "linux")]
 pub use crate::read::{Status, parse_pid};
 
 /// Entry points for the fuzz targets in `fuzz/`: not part of the API.
-#[cfg(feature = "config-file")]
+#[cfg(all(target_os = "linux", feature = "config-file"))]
 #[doc(hidden)]
 pub mod fuzzing {
     /// Parses the text of a configuration file as the one named by `PIDFILE_CONFIG` is parsed. An error carries
@@ -181,19 +212,23 @@ pub mod fuzzing {
 }
 
 /// The pidfiles claimed by [`make_pidfile`], held until the process ends or [`remove_pidfile`] lets one go.
+#[cfg(target_os = "linux")]
 static CLAIMED: Mutex<Vec<PidFile>> = Mutex::new(Vec::new());
 
+#[cfg(target_os = "linux")]
 fn claimed() -> std::sync::MutexGuard<'static, Vec<PidFile>> {
     CLAIMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The pidfile path of `service` under the process-wide configuration: `{pid_dir}/{instance_name}-{service}.pid`.
+#[cfg(target_os = "linux")]
 pub fn pidfile_path(service: &str) -> Result<PathBuf, Error> {
     pidfile_path_with(service, try_config()?)
 }
 
 /// Claims the pidfile of `service` under the process-wide configuration for the rest of this process's life.
 /// See [`make_pidfile_with`].
+#[cfg(target_os = "linux")]
 pub fn make_pidfile(service: &str) -> Result<(), Error> {
     make_pidfile_with(service, try_config()?)
 }
@@ -204,6 +239,7 @@ pub fn make_pidfile(service: &str) -> Result<(), Error> {
 /// The file is removed at normal exit and on SIGINT and SIGTERM, whose handlers are installed only when the claim
 /// succeeds. Fails with [`Error::AlreadyRunning`] (the original module's "already exists. Already running?")
 /// while another process, or this one, holds it. To claim without signal handlers, see [`PidFile::builder`].
+#[cfg(target_os = "linux")]
 pub fn make_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), Error> {
     let path = pidfile_path_with(service, config)?;
     let guard = PidFile::acquire(path)?;
@@ -212,6 +248,7 @@ pub fn make_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), E
 }
 
 /// The pid in the pidfile of `service` under the process-wide configuration. See [`get_pid_with`].
+#[cfg(target_os = "linux")]
 pub fn get_pid(service: &str) -> Result<Option<u32>, Error> {
     get_pid_with(service, try_config()?)
 }
@@ -221,11 +258,13 @@ pub fn get_pid(service: &str) -> Result<Option<u32>, Error> {
 /// It does not say whether the process runs (see [`status_with`]): a file locked in a way that proves nothing
 /// still gives its pid. A file that does not hold a pid is [`Error::Corrupt`]; one being written at this moment
 /// (locked and still empty) is waited for at most 100 ms.
+#[cfg(target_os = "linux")]
 pub fn get_pid_with(service: &str, config: &impl PidConfig) -> Result<Option<u32>, Error> {
     read::get_pid_at(&pidfile_path_with(service, config)?)
 }
 
 /// Whether `service` runs, by its pidfile under the process-wide configuration. See [`status_with`].
+#[cfg(target_os = "linux")]
 pub fn status(service: &str) -> Result<Status, Error> {
     status_with(service, try_config()?)
 }
@@ -240,6 +279,7 @@ pub fn status(service: &str) -> Result<Status, Error> {
 /// A check tries the file's lock for an instant to learn whether anyone holds it; a claim of this crate that meets
 /// that instant waits for it, so a check never makes one of our starts fail. A locked file whose holder has not
 /// written its pid yet is waited for at most 100 ms.
+#[cfg(target_os = "linux")]
 pub fn status_with(service: &str, config: &impl PidConfig) -> Result<Status, Error> {
     read::status_at(&pidfile_path_with(service, config)?)
 }
@@ -248,6 +288,7 @@ pub fn status_with(service: &str, config: &impl PidConfig) -> Result<Status, Err
 /// it otherwise. A missing file is not an error.
 ///
 /// An application that installs its own SIGINT or SIGTERM handling calls this on its way out.
+#[cfg(target_os = "linux")]
 pub fn remove_pidfile(service: &str) -> Result<(), Error> {
     let path = pidfile_path(service)?;
     if let Some(guard) = take_claimed(&path) {
@@ -264,6 +305,7 @@ pub fn remove_pidfile(service: &str) -> Result<(), Error> {
 /// the lock proves nothing; either way nothing is touched. Anything other than a plain pidfile at the path (a
 /// symbolic link, a directory) is refused and left alone, as is a directory that other users could rename the
 /// file out of ([`Error::UntrustedDirectory`], [`Error::InsecureDirectory`]).
+#[cfg(target_os = "linux")]
 pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(), Error> {
     let path = pidfile_path_with(service, config)?;
     if let Some(guard) = take_claimed(&path) {
@@ -273,11 +315,13 @@ pub fn remove_pidfile_with(service: &str, config: &impl PidConfig) -> Result<(),
 }
 
 /// Whether the service whose pidfile is at `path` runs: [`status_with`] for a path of the caller's choosing.
+#[cfg(target_os = "linux")]
 pub fn status_at(path: impl AsRef<Path>) -> Result<Status, Error> {
     read::status_at(path.as_ref())
 }
 
 /// The pid in the pidfile at `path`: [`get_pid_with`] for a path of the caller's choosing.
+#[cfg(target_os = "linux")]
 pub fn get_pid_at(path: impl AsRef<Path>) -> Result<Option<u32>, Error> {
     read::get_pid_at(path.as_ref())
 }
@@ -288,11 +332,13 @@ pub fn get_pid_at(path: impl AsRef<Path>) -> Result<Option<u32>, Error> {
 /// ([`Error::InUse`], [`Error::Blocked`]). It also refuses, with [`Error::InUse`], an unlocked file whose live
 /// process counts as running by the rule for files written by tools that do not lock (see [`Status::Running`]).
 /// A file that holds no pid is removed: no process stands behind it.
+#[cfg(target_os = "linux")]
 pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
     remove::remove_at(path.as_ref(), remove::Policy::Stale)
 }
 
 /// Takes a pidfile claimed by [`make_pidfile`] out of the process's keeping.
+#[cfg(target_os = "linux")]
 fn take_claimed(path: &Path) -> Option<PidFile> {
     let path = std::path::absolute(path).ok()?;
     let mut claimed = claimed();
