@@ -461,7 +461,9 @@ fn stop_refuses_a_locked_pidfile_of_another_user() {
 fn stop_refuses_an_unlocked_pidfile_naming_a_live_process() {
     let place = Place::new();
     let bystander = Bystander::start();
-    // Written after the process started, as a tool that does not lock writes it: running, but not proven.
+    // Written after the process started (later than the clock tick of its start time, and the coarse clock of file
+    // times), as a tool that does not lock writes it: running, but not proven.
+    std::thread::sleep(Duration::from_millis(30));
     write(&place.path("plain"), &format!("{}\n", bystander.pid()), 0o644);
     let output = place.run(&["stop", "plain"]);
     assert_eq!(output.status.code(), Some(1));
