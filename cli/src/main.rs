@@ -6,8 +6,6 @@
 // The C `main` below replaces Rust's runtime start-up, which would spend a good part of a `pidfile status` run
 // finding the main thread's stack (glibc parses /proc/self/maps for it) to report stack overflows nicely.
 #![cfg_attr(not(test), no_main)]
-// In test builds the harness's entry point replaces ours, so what only ours reaches looks unused there.
-#![cfg_attr(test, allow(dead_code))]
 
 mod args;
 mod common;
@@ -20,34 +18,64 @@ mod status;
 mod stop;
 mod wait;
 
+use std::ffi::{CStr, OsString, c_char, c_int};
+use std::os::unix::ffi::OsStringExt;
+
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
 use crate::common::{Failure, Settings};
 
-/// The program's entry point, called by the C library. The arguments are read through `std::env`, which glibc
-/// initialises before `main` runs.
+/// The program's entry point, called by the C library with the command line.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    let code = match dispatch(parse_arguments()) {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: the C runtime calls `main` with `argc` non-negative and `argv` pointing to `argc` pointers to
+    // NUL-terminated strings, followed by a null pointer, all valid until the program ends (C11 5.1.2.2.1, which
+    // glibc and musl follow).
+    let arguments = unsafe { arguments(argc, argv) };
+    let code = run(arguments);
+    // Rust's runtime would flush standard output after `main`; without it, this does.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    c_int::from(code)
+}
+
+/// The command line at `argv`, copied: what `std::env::args_os` would return, but without relying on the C library
+/// to have handed it to the standard library beforehand, which glibc does and musl does not.
+///
+/// # Safety
+///
+/// `argv` must point to `argc` pointers, each null or to a NUL-terminated string, as C's `main` receives them. The
+/// copy stops at the first null pointer.
+unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    (0..count)
+        // SAFETY: `index < argc`, so the pointer is within the array the caller vouches for.
+        .map(|index| unsafe { *argv.add(index) })
+        .take_while(|argument| !argument.is_null())
+        // SAFETY: a non-null pointer of the array points to a NUL-terminated string, by the caller's promise.
+        .map(|argument| OsString::from_vec(unsafe { CStr::from_ptr(argument) }.to_bytes().to_vec()))
+        .collect()
+}
+
+/// Parses `arguments` (the program's name first) and runs the subcommand: its exit code, or a usage error's (clap
+/// prints it and exits).
+fn run(arguments: Vec<OsString>) -> u8 {
+    match dispatch(parse_arguments(arguments)) {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("pidfile: {}", failure.message);
             failure.code
         }
-    };
-    // Rust's runtime would flush standard output after `main`; without it, this does.
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    std::ffi::c_int::from(code)
+    }
 }
 
-/// `Cli::parse()`, less the freeing of clap's description of the command line, which costs a quarter of a
-/// `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
-fn parse_arguments() -> Cli {
+/// `Cli::parse_from(arguments)`, less the freeing of clap's description of the command line, which costs a quarter
+/// of a `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
+fn parse_arguments(arguments: Vec<OsString>) -> Cli {
     let mut command = Cli::command();
     let matches = command
-        .try_get_matches_from_mut(std::env::args_os())
+        .try_get_matches_from_mut(arguments)
         .unwrap_or_else(|error| error.exit());
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut command).exit());
     std::mem::forget(matches);
@@ -85,5 +113,65 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// A C `argv`: the strings' pointers, then a null pointer.
+    fn c_argv(strings: &[&CStr]) -> Vec<*const c_char> {
+        strings
+            .iter()
+            .map(|string| string.as_ptr())
+            .chain([std::ptr::null()])
+            .collect()
+    }
+
+    #[test]
+    fn arguments_are_copied_from_argv_byte_for_byte() {
+        let strings = [c"pidfile", c"status", c"caf\xe9", c""];
+        let argv = c_argv(&strings);
+        // SAFETY: `argv` holds four pointers to NUL-terminated strings that outlive the call, then a null pointer.
+        let arguments = unsafe { arguments(4, argv.as_ptr()) };
+        let expected: Vec<OsString> = strings
+            .iter()
+            .map(|string| OsString::from_vec(string.to_bytes().to_vec()))
+            .collect();
+        assert_eq!(arguments, expected);
+        assert_eq!(
+            arguments[2].as_encoded_bytes(),
+            b"caf\xe9",
+            "not valid UTF-8, and kept so"
+        );
+    }
+
+    #[test]
+    fn arguments_stop_at_argc_and_at_a_null_pointer() {
+        let argv = c_argv(&[c"pidfile", c"list"]);
+        // SAFETY: the first `argc` entries of `argv` (and the one after them) are valid, as above.
+        let (none, first, both, past_the_end) = unsafe {
+            (
+                arguments(0, argv.as_ptr()),
+                arguments(1, argv.as_ptr()),
+                arguments(2, argv.as_ptr()),
+                arguments(3, argv.as_ptr()),
+            )
+        };
+        assert!(none.is_empty());
+        assert_eq!(first, ["pidfile"]);
+        assert_eq!(both, ["pidfile", "list"]);
+        assert_eq!(past_the_end, both, "the null pointer ends the list");
+    }
+
+    #[test]
+    fn run_parses_the_arguments_and_runs_the_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let arguments = |subcommand: &str| -> Vec<OsString> {
+            let dir = dir.path().as_os_str().to_owned();
+            ["pidfile".into(), "--dir".into(), dir, "--instance".into(), "t".into()]
+                .into_iter()
+                .chain([subcommand.into(), "web".into()])
+                .collect()
+        };
+        assert_eq!(run(arguments("path")), 0);
+        assert_eq!(run(arguments("status")), 3, "no pidfile: not running");
+        assert_eq!(run(arguments("get")), 1, "no pidfile");
     }
 }
