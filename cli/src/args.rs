@@ -13,7 +13,7 @@ use crate::common::{parse_duration, parse_signal};
 /// --instance, else from PIDFILE_DIR and PIDFILE_INSTANCE, else from the TOML file given by --config or
 /// PIDFILE_CONFIG, else LPCONFIG for the instance, else /var/tmp and "default".
 #[derive(Debug, Parser)]
-#[command(name = "pidfile", version, max_term_width = 110)]
+#[command(name = "pidfile", version, max_term_width = 100)]
 pub struct Cli {
     /// The directory holding the pidfiles.
     #[arg(long, global = true, value_name = "DIR")]
