@@ -52,19 +52,9 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The command's version, from its package's manifest (this program's own is the xtask's).
+/// The command's version: the workspace's, which the command's package and this one both inherit.
 fn command_version() -> Result<String, String> {
-    let manifest = workspace().join("cli/Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).map_err(|error| format!("{}: {error}", manifest.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|error| format!("{}: {error}", manifest.display()))?;
-    table
-        .get("package")
-        .and_then(|package| package.get("version"))
-        .and_then(|version| version.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{}: no package.version", manifest.display()))
+    Ok(env!("CARGO_PKG_VERSION").to_owned())
 }
 
 /// Writes the man pages and the completions into `dir`, which is made if missing.
