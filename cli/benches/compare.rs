@@ -74,15 +74,25 @@ fn main() {
         "status",
         "svc",
     ];
-    let static_binary = build_static();
-    let mut ours_static: Vec<&str> = ours.to_vec();
-    ours_static[0] = static_binary.to_str().unwrap();
+    // The documented install: a musl build, statically linked. Then a statically linked glibc build, and the
+    // default, dynamically linked one that `cargo build` makes.
+    let musl_binary = build_for("x86_64-unknown-linux-musl", None);
+    let static_binary = build_for(&host_triple(), Some("-C target-feature=+crt-static"));
+    let with_binary = |binary: &Path| -> Vec<String> {
+        std::iter::once(binary.to_str().unwrap().to_owned())
+            .chain(ours[1..].iter().map(|arg| (*arg).to_owned()))
+            .collect()
+    };
+    let (ours_musl, ours_static) = (with_binary(&musl_binary), with_binary(&static_binary));
+    let ours_musl: Vec<&str> = ours_musl.iter().map(String::as_str).collect();
+    let ours_static: Vec<&str> = ours_static.iter().map(String::as_str).collect();
     let path_text = path.to_str().unwrap();
     let ssd = ["start-stop-daemon", "--status", "--pidfile", path_text];
     let pgrep = ["pgrep", "-F", path_text];
-    let contenders: [(&str, &[&str]); 4] = [
-        ("pidfile status (static build)", &ours_static),
-        ("pidfile status (default dynamic build)", &ours),
+    let contenders: [(&str, &[&str]); 5] = [
+        ("pidfile status (installed: musl, static)", &ours_musl),
+        ("pidfile status (glibc, static)", &ours_static),
+        ("pidfile status (glibc, default dynamic build)", &ours),
         ("start-stop-daemon --status", &ssd),
         ("pgrep -F", &pgrep),
     ];
@@ -94,13 +104,13 @@ fn main() {
         }
     }
     let medians: Vec<f64> = times.into_iter().map(median).collect();
-    println!("| command | µs | static `pidfile status` / this | dynamic `pidfile status` / this |");
+    println!("| command | µs | installed `pidfile status` / this | dynamic `pidfile status` / this |");
     println!("|---|---:|---:|---:|");
     for ((name, _), time) in contenders.iter().zip(&medians) {
         println!(
             "| {name} | {time:.0} | {:.2}x | {:.2}x |",
             medians[0] / time,
-            medians[1] / time
+            medians[2] / time
         );
     }
 }
@@ -147,18 +157,25 @@ fn time_process(argv: &[&str]) -> f64 {
     elapsed
 }
 
-/// Builds the `pidfile` command statically linked (`-C target-feature=+crt-static`), as BENCHMARKS.md recommends
-/// for deployment: a dynamically linked Rust program spends longer starting than the whole check takes.
-fn build_static() -> PathBuf {
+/// The triple of the machine we run on.
+fn host_triple() -> String {
     let rustc = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
-    let host = String::from_utf8_lossy(&rustc.stdout)
+    String::from_utf8_lossy(&rustc.stdout)
         .lines()
         .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
-        .expect("the host triple");
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build");
+        .expect("the host triple")
+}
+
+/// Builds the `pidfile` command in release for `target` (with `rustflags`, if any), in a target directory of its
+/// own so that it does not disturb the benchmark's build. The musl target must be installed
+/// (`rustup target add x86_64-unknown-linux-musl`), as the README's install section says.
+fn build_for(target: &str, rustflags: Option<&str>) -> PathBuf {
+    let flavour = if rustflags.is_some() { "-flags" } else { "" };
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("install-build-{target}{flavour}"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building the statically linked pidfile command (once; later runs reuse it)...");
-    let status = Command::new(cargo)
+    eprintln!("building the pidfile command for {target} (once; later runs reuse it)...");
+    let mut build = Command::new(cargo);
+    build
         .args([
             "build",
             "--quiet",
@@ -166,16 +183,20 @@ fn build_static() -> PathBuf {
             "-p",
             "pidfiles-cli",
             "--target",
-            &host,
+            target,
             "--target-dir",
         ])
         .arg(&target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "the static build failed");
-    target_dir.join(host).join("release").join("pidfile")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if let Some(rustflags) = rustflags {
+        build.env("RUSTFLAGS", rustflags);
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(
+        status.success(),
+        "the build for {target} failed (is the target installed? rustup target add {target})"
+    );
+    target_dir.join(target).join("release").join("pidfile")
 }
 
 fn build_peer(dir: &Path) -> PathBuf {
