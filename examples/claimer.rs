@@ -38,6 +38,10 @@
 //! | `ignore-sigxfsz`             | ignores SIGXFSZ, so that writing past the limit fails instead of killing |
 //! | `exit CODE`                  | `std::process::exit(CODE)`                                              |
 
+// The gate: a test helper that forks, waits and sets signal dispositions with raw C library calls, to play the
+// processes a service meets.
+#![allow(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::process::exit;
 

@@ -17,6 +17,10 @@
 //! string. The lock is released afterwards, when the process ends and its descriptors close. Then the handler
 //! restores the default action and raises the signal again, so the process dies of it and its parent sees so.
 
+// The gate: the table of atomic pointers that a signal handler reads without a lock, and the handler's
+// registration, which signal-hook can only offer as unsafe.
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 use std::path::Path;
 use std::ptr;

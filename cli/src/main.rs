@@ -1,11 +1,13 @@
 //! `pidfile`: run, stop, check, wait for and list services by their pidfiles.
 //!
 //! This file holds the entry point and the dispatch only; the command line's definition is in `args.rs`, and each
-//! subcommand lives in a module of its own, over the `pidfile` library.
+//! subcommand lives in a module of its own, over the `pidfiles` library.
 
 // The C `main` below replaces Rust's runtime start-up, which would spend a good part of a `pidfile status` run
 // finding the main thread's stack (glibc parses /proc/self/maps for it) to report stack overflows nicely.
 #![cfg_attr(not(test), no_main)]
+// The gate: a C `main` is exported unmangled, and reads the `argv` the C library hands it.
+#![allow(unsafe_code)]
 
 mod args;
 mod common;

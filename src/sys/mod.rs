@@ -2,6 +2,9 @@
 //! three C library registrations (`atexit`, `pthread_atfork`, reading a signal's disposition) that no system-call
 //! crate wraps. All `unsafe` code of the crate except the signal handler's registration lives here.
 
+// The gate: the three C library registrations below have no safe wrapper in the system-call crates.
+#![allow(unsafe_code)]
+
 pub(crate) mod holders;
 
 use std::ffi::CStr;
