@@ -17,23 +17,14 @@ fn main() {
 
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    }
-    .expect("a scratch directory")
+    if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("a scratch directory")
 }
 
 #[divan::bench]
 fn claim_and_release(bencher: divan::Bencher) {
     // Straight in /dev/shm, as pidfiles are kept: a directory of ours inside a shared one (a temporary directory)
     // would have its way walked again at every claim.
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/var/tmp"
-    };
+    let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/var/tmp" };
     let path = Path::new(base).join(format!("pidfiles-bench-{}.pid", std::process::id()));
     let builder = PidFile::builder().signal_handlers(false);
     bencher.bench_local(|| drop(builder.acquire(&path).expect("claim")));

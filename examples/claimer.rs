@@ -52,27 +52,15 @@ fn main() {
     let mut steps = args.iter().map(String::as_str);
     let mut guards: Vec<PidFile> = Vec::new();
     while let Some(step) = steps.next() {
-        let mut arg = || {
-            steps
-                .next()
-                .unwrap_or_else(|| fail(&format!("step {step} needs an argument")))
-        };
+        let mut arg = || steps.next().unwrap_or_else(|| fail(&format!("step {step} needs an argument")));
         match step {
-            "path" => say(&pidfiles::pidfile_path(arg())
-                .unwrap_or_else(report)
-                .display()
-                .to_string()),
+            "path" => say(&pidfiles::pidfile_path(arg()).unwrap_or_else(report).display().to_string()),
             "make" => drop(claimed(pidfiles::make_pidfile(arg()).map(|()| None::<()>))),
             "acquire" => guards.extend(claimed(PidFile::acquire(arg()).map(Some))),
-            "acquire-quiet" => guards.extend(claimed(
-                PidFile::builder().signal_handlers(false).acquire(arg()).map(Some),
-            )),
-            "cycle" => drop(
-                PidFile::builder()
-                    .signal_handlers(false)
-                    .acquire(arg())
-                    .unwrap_or_else(report),
-            ),
+            "acquire-quiet" => {
+                guards.extend(claimed(PidFile::builder().signal_handlers(false).acquire(arg()).map(Some)))
+            }
+            "cycle" => drop(PidFile::builder().signal_handlers(false).acquire(arg()).unwrap_or_else(report)),
             "contend" => {
                 let (path, marker) = (arg(), arg());
                 contend(path, marker, arg().parse().unwrap_or(0));
@@ -80,9 +68,7 @@ fn main() {
             "marker" => {
                 let _ = rustix::fs::access(format!("/pidfile-marker-{}", arg()), rustix::fs::Access::EXISTS);
             }
-            "release" => guards
-                .drain(..)
-                .for_each(|guard| guard.release().unwrap_or_else(report)),
+            "release" => guards.drain(..).for_each(|guard| guard.release().unwrap_or_else(report)),
             "check-content" => {
                 let content = std::fs::read_to_string(pidfiles::pidfile_path(arg()).unwrap_or_else(report));
                 let ours = content.is_ok_and(|content| content.trim() == std::process::id().to_string());
@@ -93,11 +79,9 @@ fn main() {
                 std::fs::write(path, format!("{}\n", std::process::id())).unwrap_or_else(|e| fail(&e.to_string()));
             }
             "remove" => pidfiles::remove_pidfile(arg()).unwrap_or_else(report),
-            "exists" => say(if pidfiles::pidfile_path(arg()).unwrap_or_else(report).exists() {
-                "exists"
-            } else {
-                "missing"
-            }),
+            "exists" => {
+                say(if pidfiles::pidfile_path(arg()).unwrap_or_else(report).exists() { "exists" } else { "missing" })
+            }
             "get" => say(&format!("{:?}", pidfiles::get_pid(arg()).unwrap_or_else(report))),
             "signals" => say(&signal_dispositions()),
             "ignore-sigint" => {
@@ -125,10 +109,7 @@ fn main() {
             }
             "fsize-limit" => {
                 let bytes = arg().parse().unwrap_or(0);
-                let limit = rustix::process::Rlimit {
-                    current: Some(bytes),
-                    maximum: Some(bytes),
-                };
+                let limit = rustix::process::Rlimit { current: Some(bytes), maximum: Some(bytes) };
                 rustix::process::setrlimit(rustix::process::Resource::Fsize, limit)
                     .unwrap_or_else(|e| fail(&e.to_string()));
             }
@@ -165,10 +146,7 @@ fn claimed<T>(result: Result<Option<T>, Error>) -> Option<T> {
             guard
         }
         Err(Error::AlreadyRunning { pid, .. }) => {
-            say(&format!(
-                "lost {}",
-                pid.map_or("none".to_owned(), |pid| pid.to_string())
-            ));
+            say(&format!("lost {}", pid.map_or("none".to_owned(), |pid| pid.to_string())));
             None
         }
         Err(error) => report(error),
@@ -201,10 +179,9 @@ fn fork_acquire(path: &str) {
                     say("child won");
                     std::mem::forget(guard);
                 }
-                Err(Error::AlreadyRunning { pid, .. }) => say(&format!(
-                    "child lost {}",
-                    pid.map_or("none".to_owned(), |pid| pid.to_string())
-                )),
+                Err(Error::AlreadyRunning { pid, .. }) => {
+                    say(&format!("child lost {}", pid.map_or("none".to_owned(), |pid| pid.to_string())))
+                }
                 Err(error) => say(&format!("child error {error}")),
             }
             exit(0)
@@ -248,14 +225,7 @@ fn fork_term() {
             let mut status = 0;
             // SAFETY: waits for the child just forked.
             unsafe { libc::waitpid(child, &mut status, 0) };
-            say(&format!(
-                "child signal {}",
-                if libc::WIFSIGNALED(status) {
-                    libc::WTERMSIG(status)
-                } else {
-                    0
-                }
-            ));
+            say(&format!("child signal {}", if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { 0 }));
         }
     }
 }
@@ -297,11 +267,7 @@ fn contend(path: &str, marker: &str, attempts: usize) {
         let mut status = 0;
         // SAFETY: waits for the child just forked.
         unsafe { libc::waitpid(child, &mut status, 0) };
-        let code = if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        };
+        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
         match code {
             WON_RELEASED..=BLOCKED => counts[(code - WON_RELEASED) as usize] += 1,
             DOUBLE => {
@@ -313,10 +279,7 @@ fn contend(path: &str, marker: &str, attempts: usize) {
         }
     }
     let [released, abandoned, lost, blocked] = counts;
-    say(&format!(
-        "contended won {} abandoned {abandoned} lost {lost} blocked {blocked}",
-        released + abandoned
-    ));
+    say(&format!("contended won {} abandoned {abandoned} lost {lost} blocked {blocked}", released + abandoned));
 }
 
 /// One attempt, in the forked child: the exit code says how it went.

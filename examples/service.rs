@@ -17,11 +17,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     match pidfiles::pidfile_path(&service) {
-        Ok(path) => println!(
-            "{service} runs as pid {}, pidfile {}",
-            std::process::id(),
-            path.display()
-        ),
+        Ok(path) => println!("{service} runs as pid {}, pidfile {}", std::process::id(), path.display()),
         Err(error) => eprintln!("service: {error}"),
     }
     println!("stop it with Ctrl-C or `kill {}`", std::process::id());

@@ -51,29 +51,16 @@ pub(crate) struct Registration {
 /// Registers a claimed pidfile for removal at exit, and installs the exit hook on first use.
 pub(crate) fn register(path: &Path, id: FileId, owner: u32) -> Result<Registration, Error> {
     install_exit_hook();
-    let entry = Entry {
-        path: sys::c_path(path)?,
-        id,
-        owner,
-    };
+    let entry = Entry { path: sys::c_path(path)?, id, owner };
     let entry = Box::into_raw(Box::new(entry));
     for (slot, cell) in TABLE.iter().enumerate() {
-        if cell
-            .compare_exchange(ptr::null_mut(), entry, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            return Ok(Registration {
-                slot,
-                entry: entry as usize,
-            });
+        if cell.compare_exchange(ptr::null_mut(), entry, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            return Ok(Registration { slot, entry: entry as usize });
         }
     }
     // SAFETY: the entry was never published, so this is its only owner.
     drop(unsafe { Box::from_raw(entry) });
-    Err(Error::TooManyPidFiles {
-        path: path.to_owned(),
-        limit: SLOTS,
-    })
+    Err(Error::TooManyPidFiles { path: path.to_owned(), limit: SLOTS })
 }
 
 /// Takes a pidfile out of the table. Returns `false` when the exit hook or a signal handler took it first: the

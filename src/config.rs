@@ -63,10 +63,7 @@ impl Config {
     ///
     /// Names are checked when a path is made from them, not here.
     pub fn new(pid_dir: impl Into<PathBuf>, instance_name: impl Into<String>) -> Config {
-        Config {
-            pid_dir: pid_dir.into(),
-            instance_name: instance_name.into(),
-        }
+        Config { pid_dir: pid_dir.into(), instance_name: instance_name.into() }
     }
 
     /// Resolves a configuration now, from the environment, as [`config()`] does on first use, but reading the
@@ -130,11 +127,7 @@ struct ConfigFileProblem {
 
 impl From<ConfigFileProblem> for Error {
     fn from(problem: ConfigFileProblem) -> Error {
-        Error::ConfigFile {
-            path: problem.path,
-            line: problem.line,
-            message: problem.message,
-        }
+        Error::ConfigFile { path: problem.path, line: problem.line, message: problem.message }
     }
 }
 
@@ -206,10 +199,8 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
         None => ConfigFile::default(),
     };
     let file_pid_dir = file.pid_dir.or(file.canonical.and_then(|section| section.pid_dir));
-    let pid_dir = env("PIDFILE_DIR")
-        .map(PathBuf::from)
-        .or(file_pid_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PID_DIR));
+    let pid_dir =
+        env("PIDFILE_DIR").map(PathBuf::from).or(file_pid_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_PID_DIR));
     let instance_name = env("PIDFILE_INSTANCE")
         .map(|value| value.to_string_lossy().into_owned())
         .or(file.instance_name)
@@ -220,11 +211,7 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
 
 #[cfg(feature = "config-file")]
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
-    let problem = |line, message| ConfigFileProblem {
-        path: path.to_owned(),
-        line,
-        message,
-    };
+    let problem = |line, message| ConfigFileProblem { path: path.to_owned(), line, message };
     let text = std::fs::read_to_string(path).map_err(|error| problem(None, format!("cannot read it: {error}")))?;
     parse_config_file(&text).map_err(|(line, message)| problem(line, message))
 }
@@ -232,11 +219,7 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
 /// Without the `config-file` feature no file is read: naming one is an error, never silently ignored.
 #[cfg(not(feature = "config-file"))]
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
-    Err(ConfigFileProblem {
-        path: path.to_owned(),
-        line: None,
-        message: CONFIG_FILE_FEATURE_OFF.to_owned(),
-    })
+    Err(ConfigFileProblem { path: path.to_owned(), line: None, message: CONFIG_FILE_FEATURE_OFF.to_owned() })
 }
 
 /// Why a configuration file is refused by a build without the `config-file` feature.
@@ -252,10 +235,7 @@ pub(crate) fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>
         (line, error.message().trim().replace('\n', " "))
     })?;
     if file.pid_dir.is_some() && file.canonical.as_ref().is_some_and(|section| section.pid_dir.is_some()) {
-        return Err((
-            None,
-            "pid_dir is given twice, at the top and under [canonical]".to_owned(),
-        ));
+        return Err((None, "pid_dir is given twice, at the top and under [canonical]".to_owned()));
     }
     Ok(file)
 }
@@ -280,11 +260,7 @@ pub(crate) fn validate_name(what: &'static str, name: &str) -> Result<(), Error>
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidName {
-            what,
-            name: name.to_owned(),
-            reason,
-        }),
+        Some(reason) => Err(Error::InvalidName { what, name: name.to_owned(), reason }),
         None => Ok(()),
     }
 }
@@ -314,20 +290,10 @@ mod tests {
 
     #[test]
     fn environment_overrides_defaults_and_lpconfig_names_the_instance() {
-        assert_eq!(
-            resolve_from(&[("LPCONFIG", "lp")]).unwrap(),
-            Config::new("/var/tmp", "lp")
-        );
-        let config = resolve_from(&[
-            ("LPCONFIG", "lp"),
-            ("PIDFILE_INSTANCE", "mine"),
-            ("PIDFILE_DIR", "/run"),
-        ]);
+        assert_eq!(resolve_from(&[("LPCONFIG", "lp")]).unwrap(), Config::new("/var/tmp", "lp"));
+        let config = resolve_from(&[("LPCONFIG", "lp"), ("PIDFILE_INSTANCE", "mine"), ("PIDFILE_DIR", "/run")]);
         assert_eq!(config.unwrap(), Config::new("/run", "mine"));
-        assert_eq!(
-            resolve_from(&[("PIDFILE_INSTANCE", "")]).unwrap(),
-            Config::new("/var/tmp", "default")
-        );
+        assert_eq!(resolve_from(&[("PIDFILE_INSTANCE", "")]).unwrap(), Config::new("/var/tmp", "default"));
     }
 
     #[test]
@@ -335,23 +301,14 @@ mod tests {
     fn config_file_gives_values_below_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pidfile.toml");
-        std::fs::write(
-            &file,
-            "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
         let file = file.to_str().unwrap();
         assert_eq!(
             resolve_from(&[("PIDFILE_CONFIG", file), ("LPCONFIG", "lp")]).unwrap(),
             Config::new("/srv/pids", "filed")
         );
         assert_eq!(
-            resolve_from(&[
-                ("PIDFILE_CONFIG", file),
-                ("PIDFILE_DIR", "/d"),
-                ("PIDFILE_INSTANCE", "i")
-            ])
-            .unwrap(),
+            resolve_from(&[("PIDFILE_CONFIG", file), ("PIDFILE_DIR", "/d"), ("PIDFILE_INSTANCE", "i")]).unwrap(),
             Config::new("/d", "i")
         );
     }
@@ -410,10 +367,7 @@ mod tests {
     #[test]
     fn names_are_validated() {
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert!(
-                matches!(validate_name("service", bad), Err(Error::InvalidName { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(validate_name("service", bad), Err(Error::InvalidName { .. })), "{bad:?}");
         }
         for good in ["nuts", "a.b", "-", "...", "web-1"] {
             validate_name("service", good).unwrap();

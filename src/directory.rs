@@ -105,10 +105,7 @@ fn walk(dir: &Path) -> Result<Walked, Error> {
                     return Err(Error::io("follow the symbolic links to", &dir, rustix::io::Errno::LOOP));
                 }
                 if found.st_uid != 0 && found.st_uid != me {
-                    return Err(Error::UntrustedDirectory {
-                        dir: next,
-                        uid: found.st_uid,
-                    });
+                    return Err(Error::UntrustedDirectory { dir: next, uid: found.st_uid });
                 }
                 let target =
                     std::fs::read_link(&next).map_err(|error| Error::io("read the symbolic link", &next, error))?;
@@ -124,11 +121,7 @@ fn walk(dir: &Path) -> Result<Walked, Error> {
                 stat = found;
             }
             _ => {
-                return Err(Error::io(
-                    "reach the pid directory through",
-                    &next,
-                    rustix::io::Errno::NOTDIR,
-                ));
+                return Err(Error::io("reach the pid directory through", &next, rustix::io::Errno::NOTDIR));
             }
         }
     }
@@ -152,18 +145,12 @@ fn components_reversed(path: &Path) -> Vec<PathBuf> {
 /// Refuses a directory that someone other than root and us could rename entries of.
 fn trusted_directory(dir: &Path, stat: &Stat, me: u32) -> Result<(), Error> {
     if stat.st_uid != 0 && stat.st_uid != me {
-        return Err(Error::UntrustedDirectory {
-            dir: dir.to_owned(),
-            uid: stat.st_uid,
-        });
+        return Err(Error::UntrustedDirectory { dir: dir.to_owned(), uid: stat.st_uid });
     }
     let others_write = stat.st_mode & 0o022 != 0;
     let sticky = stat.st_mode & 0o1000 != 0;
     if others_write && !sticky {
-        return Err(Error::InsecureDirectory {
-            dir: dir.to_owned(),
-            uid: stat.st_uid,
-        });
+        return Err(Error::InsecureDirectory { dir: dir.to_owned(), uid: stat.st_uid });
     }
     Ok(())
 }

@@ -149,11 +149,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: impl Into<io::Error>) -> Error {
-        Error::Io {
-            operation,
-            path: path.into(),
-            source: source.into(),
-        }
+        Error::Io { operation, path: path.into(), source: source.into() }
     }
 }
 
@@ -163,21 +159,17 @@ impl fmt::Display for Error {
             Error::AlreadyRunning { path, .. } => {
                 write!(f, "PID file {} already exists. Already running?", path.display())
             }
-            Error::Corrupt { path, content } => write!(
-                f,
-                "PID file {} is corrupt: it holds {content:?}, not a process id",
-                path.display()
-            ),
+            Error::Corrupt { path, content } => {
+                write!(f, "PID file {} is corrupt: it holds {content:?}, not a process id", path.display())
+            }
             Error::InvalidName { what, name, reason } => write!(f, "invalid {what} name {name:?}: {reason}"),
             Error::NoSuchDirectory { dir } => write!(f, "pid directory {} does not exist", dir.display()),
             Error::NotAPidFile { path, found } => {
                 write!(f, "refusing {}: it is {found}, not a pidfile", path.display())
             }
-            Error::ForeignOwner { path, uid } => write!(
-                f,
-                "PID file {} belongs to user {uid}, not to us, and cannot be replaced",
-                path.display()
-            ),
+            Error::ForeignOwner { path, uid } => {
+                write!(f, "PID file {} belongs to user {uid}, not to us, and cannot be replaced", path.display())
+            }
             Error::InUse { path, pid } => write!(
                 f,
                 "PID file {} is held by a running process{}; not removing it",
@@ -201,33 +193,18 @@ impl fmt::Display for Error {
                 holder_suffix(*holder)
             ),
             Error::Unstable { path } => {
-                write!(
-                    f,
-                    "PID file {} kept being replaced while it was being claimed",
-                    path.display()
-                )
+                write!(f, "PID file {} kept being replaced while it was being claimed", path.display())
             }
-            Error::TooManyPidFiles { path, limit } => write!(
-                f,
-                "cannot register {} for cleanup: this process already holds {limit} pidfiles",
-                path.display()
-            ),
+            Error::TooManyPidFiles { path, limit } => {
+                write!(f, "cannot register {} for cleanup: this process already holds {limit} pidfiles", path.display())
+            }
             Error::ConfigFile { path, line, message } => {
-                write!(
-                    f,
-                    "configuration file {}{}: {message}",
-                    path.display(),
-                    line_suffix(*line)
-                )
+                write!(f, "configuration file {}{}: {message}", path.display(), line_suffix(*line))
             }
             Error::ConfigAlreadySet => f.write_str(
                 "the process-wide pidfile configuration is already set; set_config must come before any use",
             ),
-            Error::Io {
-                operation,
-                path,
-                source,
-            } => write!(f, "cannot {operation} {}: {source}", path.display()),
+            Error::Io { operation, path, source } => write!(f, "cannot {operation} {}: {source}", path.display()),
         }
     }
 }

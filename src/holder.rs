@@ -33,10 +33,7 @@ pub struct Holder {
 impl Holder {
     /// The process `pid`, with its user when it can be read.
     pub(crate) fn of(pid: u32) -> Holder {
-        Holder {
-            pid,
-            uid: holders::uid_of(pid),
-        }
+        Holder { pid, uid: holders::uid_of(pid) }
     }
 }
 
@@ -169,11 +166,7 @@ fn first_holder(
         match holders::hold_of(candidate, id) {
             Ok(Some(hold)) if hold.writable_exclusive => {
                 let holder = Holder::of(candidate);
-                return Some(if pid.is_none() {
-                    Ok(holder)
-                } else {
-                    Err((Some(holder), Doubt::NotNamed))
-                });
+                return Some(if pid.is_none() { Ok(holder) } else { Err((Some(holder), Doubt::NotNamed)) });
             }
             Ok(Some(hold)) if hold.readonly_exclusive => {
                 return Some(Err((Some(Holder::of(candidate)), Doubt::ReadOnly)));

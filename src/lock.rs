@@ -66,18 +66,13 @@ fn attempt(path: &Path, mode: Mode, pid: u32, waiting_ends: Instant) -> Result<O
     let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
     let mut stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if !locked {
-        let wait = waiting_ends
-            .saturating_duration_since(Instant::now())
-            .min(read::SETTLE_WAIT);
+        let wait = waiting_ends.saturating_duration_since(Instant::now()).min(read::SETTLE_WAIT);
         refuse_unless_let_go(&file, &stat, path, wait)?;
         // The holder that let go may have written or cut the file meanwhile: its size decides the truncation.
         stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     }
     if let Some(found) = sys::not_a_pidfile(&stat) {
-        return Err(Error::NotAPidFile {
-            path: path.to_owned(),
-            found,
-        });
+        return Err(Error::NotAPidFile { path: path.to_owned(), found });
     }
     let id = FileId::of(&stat);
     let c_path = sys::c_path(path)?;
@@ -95,11 +90,7 @@ fn attempt(path: &Path, mode: Mode, pid: u32, waiting_ends: Instant) -> Result<O
         // The lock is still ours: no one else can have replaced the file, so what is removed is what we wrote.
         let _ = remove::unlink_held(&c_path, id);
     })?;
-    Ok(Some(Claimed {
-        file,
-        id,
-        path: path.to_owned(),
-    }))
+    Ok(Some(Claimed { file, id, path: path.to_owned() }))
 }
 
 /// Opens the pidfile for the claim, read-write and created if missing. A file we may not write (another user's)
@@ -127,14 +118,9 @@ fn open_for_claim(path: &Path, mode: Mode) -> Result<(OwnedFd, bool), Error> {
 /// Names what an error of `open` says stands at the path, when it says anything.
 fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
     match error {
-        Errno::NOENT => read::missing(path)
-            .err()
-            .unwrap_or_else(|| Error::io("create", path, error)),
+        Errno::NOENT => read::missing(path).err().unwrap_or_else(|| Error::io("create", path, error)),
         Errno::LOOP => symlink_refused(path),
-        Errno::ISDIR => Error::NotAPidFile {
-            path: path.to_owned(),
-            found: "a directory".to_owned(),
-        },
+        Errno::ISDIR => Error::NotAPidFile { path: path.to_owned(), found: "a directory".to_owned() },
         error => Error::io(operation, path, error),
     }
 }
@@ -145,19 +131,9 @@ fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
 fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path, wait: Duration) -> Result<(), Error> {
     match read::inspect_within(file, stat, path, true, wait)? {
         Seen::Unlocked { .. } => Ok(()),
-        Seen::Proven { pid, .. } => Err(Error::AlreadyRunning {
-            path: path.to_owned(),
-            pid: Some(pid),
-        }),
-        Seen::ProvenWithoutPid => Err(Error::AlreadyRunning {
-            path: path.to_owned(),
-            pid: None,
-        }),
-        Seen::Unproven { holder, doubt, .. } => Err(Error::Blocked {
-            path: path.to_owned(),
-            holder,
-            doubt,
-        }),
+        Seen::Proven { pid, .. } => Err(Error::AlreadyRunning { path: path.to_owned(), pid: Some(pid) }),
+        Seen::ProvenWithoutPid => Err(Error::AlreadyRunning { path: path.to_owned(), pid: None }),
+        Seen::Unproven { holder, doubt, .. } => Err(Error::Blocked { path: path.to_owned(), holder, doubt }),
     }
 }
 
@@ -165,10 +141,9 @@ fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path, wait: Duration
 fn refuse_if_unlocked_holder_runs(file: &OwnedFd, stat: &Stat, path: &Path, pid: u32) -> Result<(), Error> {
     let content = read::read_content(file, path)?;
     match read::parse_pid(&content) {
-        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => Err(Error::AlreadyRunning {
-            path: path.to_owned(),
-            pid: Some(old),
-        }),
+        Some(old) if old != pid && read::unlocked_holder_runs(old, stat) => {
+            Err(Error::AlreadyRunning { path: path.to_owned(), pid: Some(old) })
+        }
         _ => Ok(()),
     }
 }
@@ -177,10 +152,9 @@ fn refuse_if_unlocked_holder_runs(file: &OwnedFd, stat: &Stat, path: &Path, pid:
 fn replace_foreign(c_path: &CStr, id: FileId, path: &Path, stat: &Stat) -> Result<(), Error> {
     match remove::unlink_held(c_path, id) {
         Ok(_) => Ok(()),
-        Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => Err(Error::ForeignOwner {
-            path: path.to_owned(),
-            uid: stat.st_uid,
-        }),
+        Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => {
+            Err(Error::ForeignOwner { path: path.to_owned(), uid: stat.st_uid })
+        }
         Err(error) => Err(Error::io("remove", path, error)),
     }
 }
@@ -233,12 +207,7 @@ mod tests {
     #[test]
     fn formats_pids_with_a_newline() {
         let mut out = [0u8; 16];
-        for (pid, text) in [
-            (1, "1\n"),
-            (72, "72\n"),
-            (4_194_304, "4194304\n"),
-            (u32::MAX, "4294967295\n"),
-        ] {
+        for (pid, text) in [(1, "1\n"), (72, "72\n"), (4_194_304, "4194304\n"), (u32::MAX, "4294967295\n")] {
             let len = format_pid(pid, &mut out);
             assert_eq!(&out[..len], text.as_bytes());
         }

@@ -81,10 +81,7 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder {
-            mode: 0o644,
-            signal_handlers: true,
-        }
+        Builder { mode: 0o644, signal_handlers: true }
     }
 }
 
@@ -132,15 +129,8 @@ impl Builder {
         let pid = sys::current_pid();
         let claimed = lock::claim(path.as_ref(), self.mode, pid)?;
         let c_path = sys::c_path(&claimed.path)?;
-        let mut guard = PidFile {
-            claimed,
-            c_path,
-            pid,
-            owner: pid,
-            registration: None,
-            removed: false,
-            handed_over: false,
-        };
+        let mut guard =
+            PidFile { claimed, c_path, pid, owner: pid, registration: None, removed: false, handed_over: false };
         // On an error below, dropping the guard removes the file again.
         guard.registration = Some(cleanup::register(&guard.claimed.path, guard.claimed.id, pid)?);
         if self.signal_handlers {
@@ -187,11 +177,7 @@ impl PidFile {
     /// Readers accept a pid that is the lock holder's or a child of it at once; see [`crate::Status`].
     pub fn write_pid(&mut self, pid: u32) -> Result<(), Error> {
         if pid == 0 || pid > sys::MAX_PID {
-            return Err(Error::InvalidName {
-                what: "pid",
-                name: pid.to_string(),
-                reason: "it is not a process id",
-            });
+            return Err(Error::InvalidName { what: "pid", name: pid.to_string(), reason: "it is not a process id" });
         }
         let stat = rustix::fs::fstat(&self.claimed.file).map_err(|error| Error::io("inspect", self.path(), error))?;
         lock::write_pid(&self.claimed.file, &stat, &self.claimed.path, pid)?;

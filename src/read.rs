@@ -78,9 +78,7 @@ pub fn parse_pid(content: &[u8]) -> Option<u32> {
     if significant.len() > 7 {
         return None;
     }
-    let value = significant
-        .iter()
-        .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
+    let value = significant.iter().fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
     Some(value).filter(|&pid| (1..=sys::MAX_PID).contains(&pid))
 }
 
@@ -91,10 +89,7 @@ pub(crate) fn corrupt(path: &Path, content: &[u8]) -> Error {
     if content.len() > SHOWN {
         shown.push_str("...");
     }
-    Error::Corrupt {
-        path: path.to_owned(),
-        content: shown,
-    }
+    Error::Corrupt { path: path.to_owned(), content: shown }
 }
 
 /// Reads at most `MAX_CONTENT + 1` bytes from the start of the file: one more than allowed, to see a file that is
@@ -126,10 +121,7 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<Option<(OwnedFd, Stat)>, E
     };
     let stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if let Some(found) = sys::not_a_pidfile(&stat) {
-        return Err(Error::NotAPidFile {
-            path: path.to_owned(),
-            found,
-        });
+        return Err(Error::NotAPidFile { path: path.to_owned(), found });
     }
     Ok(Some((file, stat)))
 }
@@ -143,10 +135,7 @@ pub(crate) fn missing(path: &Path) -> Result<(), Error> {
 }
 
 pub(crate) fn symlink_refused(path: &Path) -> Error {
-    Error::NotAPidFile {
-        path: path.to_owned(),
-        found: "a symbolic link".to_owned(),
-    }
+    Error::NotAPidFile { path: path.to_owned(), found: "a symbolic link".to_owned() }
 }
 
 /// What one inspection of an open pidfile found.
@@ -156,11 +145,7 @@ pub(crate) enum Seen {
     /// A live process holds the lock as a service does, and the file holds no pid.
     ProvenWithoutPid,
     /// The file is locked, but not provably by its service.
-    Unproven {
-        pid: Option<u32>,
-        holder: Option<Holder>,
-        doubt: Doubt,
-    },
+    Unproven { pid: Option<u32>, holder: Option<Holder>, doubt: Doubt },
     /// Nobody held the lock. With `keep_lock`, this process now holds it.
     Unlocked { content: Vec<u8>, pid: Option<u32> },
 }
@@ -205,11 +190,7 @@ pub(crate) fn inspect_within(
                 Some((pid, Named::Proven { holder })) => {
                     return Ok(match file_doubt(stat, path) {
                         None => Seen::Proven { pid, holder },
-                        Some(doubt) => Seen::Unproven {
-                            pid: Some(pid),
-                            holder: Some(Holder::of(holder)),
-                            doubt,
-                        },
+                        Some(doubt) => Seen::Unproven { pid: Some(pid), holder: Some(Holder::of(holder)), doubt },
                     });
                 }
                 // The named process belongs to another user: waiting will not make it provable.
@@ -227,11 +208,7 @@ fn identified(stat: &Stat, path: &Path, pid: Option<u32>) -> Seen {
     match holder::identify(FileId::of(stat), pid) {
         Ok(holder) => match file_doubt(stat, path) {
             None => Seen::ProvenWithoutPid,
-            Some(doubt) => Seen::Unproven {
-                pid,
-                holder: Some(holder),
-                doubt,
-            },
+            Some(doubt) => Seen::Unproven { pid, holder: Some(holder), doubt },
         },
         Err((holder, doubt)) => Seen::Unproven { pid, holder, doubt },
     }
@@ -278,22 +255,13 @@ pub(crate) fn status_at(path: &Path) -> Result<Status, Error> {
         return Ok(Status::NotRunning);
     };
     Ok(match inspect(&file, &stat, path, false)? {
-        Seen::Proven { pid, .. } => Status::Running {
-            pid: Some(pid),
-            locked: true,
-        },
-        Seen::ProvenWithoutPid => Status::Running {
-            pid: None,
-            locked: true,
-        },
+        Seen::Proven { pid, .. } => Status::Running { pid: Some(pid), locked: true },
+        Seen::ProvenWithoutPid => Status::Running { pid: None, locked: true },
         Seen::Unproven { pid, holder, doubt } => Status::Unproven { pid, holder, doubt },
         Seen::Unlocked { content, pid } => match pid {
             None if content.is_empty() => Status::Stale { pid: None },
             None => return Err(corrupt(path, &content)),
-            Some(pid) if unlocked_holder_runs(pid, &stat) => Status::Running {
-                pid: Some(pid),
-                locked: false,
-            },
+            Some(pid) if unlocked_holder_runs(pid, &stat) => Status::Running { pid: Some(pid), locked: false },
             Some(pid) => Status::Stale { pid: Some(pid) },
         },
     })

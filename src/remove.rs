@@ -64,9 +64,7 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
             return Ok(());
         };
         let id = FileId::of(&stat);
-        let wait = waiting_ends
-            .saturating_duration_since(Instant::now())
-            .min(read::SETTLE_WAIT);
+        let wait = waiting_ends.saturating_duration_since(Instant::now()).min(read::SETTLE_WAIT);
         match read::inspect_within(&file, &stat, path, true, wait)? {
             Seen::Unlocked { .. } => {}
             // This process holds the lock through a guard: only `remove_pidfile`, on the way out, takes the file from
@@ -74,23 +72,13 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
             Seen::Proven { holder, pid } if holder == me && ours_to_remove(policy, pid) => {}
             _ if matches!(policy, Policy::OwnPid(_)) => return Ok(()),
             Seen::Proven { pid, .. } => {
-                return Err(Error::InUse {
-                    path: path.to_owned(),
-                    pid: Some(pid),
-                });
+                return Err(Error::InUse { path: path.to_owned(), pid: Some(pid) });
             }
             Seen::ProvenWithoutPid => {
-                return Err(Error::InUse {
-                    path: path.to_owned(),
-                    pid: None,
-                });
+                return Err(Error::InUse { path: path.to_owned(), pid: None });
             }
             Seen::Unproven { holder, doubt, .. } => {
-                return Err(Error::Blocked {
-                    path: path.to_owned(),
-                    holder,
-                    doubt,
-                });
+                return Err(Error::Blocked { path: path.to_owned(), holder, doubt });
             }
         }
         if !sys::path_names(&c_path, id) {
@@ -106,10 +94,7 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
             (Policy::OwnPid(_), Some(_)) => return Ok(()),
             (Policy::OwnPid(_), None) => return Err(read::corrupt(path, &content)),
             (Policy::Stale, Some(pid)) if read::unlocked_holder_runs(pid, &stat) => {
-                return Err(Error::InUse {
-                    path: path.to_owned(),
-                    pid: Some(pid),
-                });
+                return Err(Error::InUse { path: path.to_owned(), pid: Some(pid) });
             }
             (Policy::Stale, _) => {}
         }

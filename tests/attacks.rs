@@ -38,24 +38,14 @@ fn stale_pidfile(path: &Path, pid: u32) {
 }
 
 fn holder(forger: &Forger) -> Option<Holder> {
-    Some(Holder {
-        pid: forger.pid(),
-        uid: Some(NOBODY),
-    })
+    Some(Holder { pid: forger.pid(), uid: Some(NOBODY) })
 }
 
 /// Asserts that `result` is `Error::Blocked` by `forger` for `doubt`, and that its message names the user.
 fn assert_blocked<T: std::fmt::Debug>(result: Result<T, Error>, forger: &Forger, doubt: Doubt, what: &str) {
     match result {
         Err(error @ Error::Blocked { .. }) => {
-            let Error::Blocked {
-                holder: found,
-                doubt: why,
-                ..
-            } = &error
-            else {
-                unreachable!()
-            };
+            let Error::Blocked { holder: found, doubt: why, .. } = &error else { unreachable!() };
             assert_eq!((*found, *why), (holder(forger), doubt), "{what}: {error}");
             assert!(error.to_string().contains("user 65534"), "{what}: {error}");
         }
@@ -68,29 +58,15 @@ fn forged_exclusive_lock_through_a_read_only_descriptor_is_no_proof_and_blocks_c
     let Some((dir, path)) = root_dir(0o755) else { return };
     let bystander = Bystander::start();
     stale_pidfile(&path, bystander.pid());
-    assert_eq!(
-        status_at(&path).unwrap(),
-        Status::Stale {
-            pid: Some(bystander.pid())
-        }
-    );
+    assert_eq!(status_at(&path).unwrap(), Status::Stale { pid: Some(bystander.pid()) });
 
     let mut forger = Forger::start(&path, "r", "", Lock::FlockExclusive);
     assert_eq!(
         status_at(&path).unwrap(),
-        Status::Unproven {
-            pid: Some(bystander.pid()),
-            holder: holder(&forger),
-            doubt: Doubt::ReadOnly
-        }
+        Status::Unproven { pid: Some(bystander.pid()), holder: holder(&forger), doubt: Doubt::ReadOnly }
     );
     assert_blocked(PidFile::acquire(&path), &forger, Doubt::ReadOnly, "acquire");
-    assert_blocked(
-        remove_pidfile_with("web", &config(&dir)),
-        &forger,
-        Doubt::ReadOnly,
-        "remove_pidfile_with",
-    );
+    assert_blocked(remove_pidfile_with("web", &config(&dir)), &forger, Doubt::ReadOnly, "remove_pidfile_with");
     assert_blocked(remove_at(&path), &forger, Doubt::ReadOnly, "remove_at");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -110,23 +86,11 @@ fn shared_lock_of_another_user_is_no_proof_and_blocks_a_claim() {
     let forger = Forger::start(&path, "r", "", Lock::FlockShared);
     assert_eq!(
         status_at(&path).unwrap(),
-        Status::Unproven {
-            pid: Some(bystander.pid()),
-            holder: holder(&forger),
-            doubt: Doubt::Shared
-        }
+        Status::Unproven { pid: Some(bystander.pid()), holder: holder(&forger), doubt: Doubt::Shared }
     );
     assert_blocked(PidFile::acquire(&path), &forger, Doubt::Shared, "acquire");
-    assert_blocked(
-        remove_pidfile_with("web", &config(&dir)),
-        &forger,
-        Doubt::Shared,
-        "remove_pidfile_with",
-    );
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", bystander.pid())
-    );
+    assert_blocked(remove_pidfile_with("web", &config(&dir)), &forger, Doubt::Shared, "remove_pidfile_with");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", bystander.pid()));
 }
 
 #[test]
@@ -142,17 +106,10 @@ fn posix_and_ofd_read_locks_of_another_user_leave_a_stale_pidfile_stale_and_clai
             .signal_handlers(false)
             .acquire(&path)
             .unwrap_or_else(|error| panic!("{lock:?}: {error}"));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{}\n", std::process::id()),
-            "{lock:?}"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()), "{lock:?}");
         assert_eq!(
             status_at(&path).unwrap(),
-            Status::Running {
-                pid: Some(std::process::id()),
-                locked: true
-            },
+            Status::Running { pid: Some(std::process::id()), locked: true },
             "{lock:?}"
         );
         assert!(forger.lives(), "{lock:?}: the forger lost its lock");
@@ -174,11 +131,7 @@ fn file_planted_and_locked_by_another_user_naming_pid_1_is_no_proof_and_blocks_a
 
     assert_eq!(
         status_at(&path).unwrap(),
-        Status::Unproven {
-            pid: Some(1),
-            holder: holder(&forger),
-            doubt: Doubt::NotNamed
-        }
+        Status::Unproven { pid: Some(1), holder: holder(&forger), doubt: Doubt::NotNamed }
     );
     assert_blocked(PidFile::acquire(&path), &forger, Doubt::NotNamed, "acquire");
     // As documented, the pid of a file locked in a way that proves nothing is still given.
@@ -198,11 +151,8 @@ fn empty_file_planted_and_locked_by_another_user_blocks_a_claim_and_gives_no_pid
         "{status:?}"
     );
     match PidFile::acquire(&path) {
-        Err(Error::Blocked {
-            holder,
-            doubt: Doubt::ForeignOwner { uid: 65534 },
-            ..
-        }) if holder == self::holder(&forger) => {}
+        Err(Error::Blocked { holder, doubt: Doubt::ForeignOwner { uid: 65534 }, .. })
+            if holder == self::holder(&forger) => {}
         other => panic!("expected the claim to be blocked by the squatter, got {other:?}"),
     }
     assert!(matches!(get_pid_at(&path), Err(Error::Corrupt { .. })));
@@ -221,9 +171,7 @@ fn nobody_dir(root: &tempfile::TempDir) -> PathBuf {
 fn assert_untrusted(result: Result<(), Error>, named: &Path, what: &str) {
     match result {
         Err(error @ Error::UntrustedDirectory { .. }) => {
-            let Error::UntrustedDirectory { dir, uid } = &error else {
-                unreachable!()
-            };
+            let Error::UntrustedDirectory { dir, uid } = &error else { unreachable!() };
             assert_eq!(*uid, NOBODY, "{what}: {error}");
             assert_eq!(dir, named, "{what}: {error}");
             let message = error.to_string();
@@ -264,11 +212,7 @@ fn symbolic_link_to_a_pid_directory_of_another_user_is_refused() {
 
     // What is checked, and named, is the directory the link leads to.
     assert_untrusted(PidFile::acquire(&path).map(drop), &target, "acquire");
-    assert_untrusted(
-        remove_pidfile_with("web", &Config::new(&link, "t")),
-        &target,
-        "remove_pidfile_with",
-    );
+    assert_untrusted(remove_pidfile_with("web", &Config::new(&link, "t")), &target, "remove_pidfile_with");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "something was created");
 }
 
@@ -282,10 +226,7 @@ fn root_directory_writable_by_its_group_without_the_sticky_bit_is_refused() {
 
     for (what, result) in [
         ("acquire", PidFile::acquire(&path).map(drop)),
-        (
-            "remove_pidfile_with",
-            remove_pidfile_with("web", &Config::new(&dir, "t")),
-        ),
+        ("remove_pidfile_with", remove_pidfile_with("web", &Config::new(&dir, "t"))),
     ] {
         match result {
             Err(Error::InsecureDirectory { dir: found, uid: 0 }) => assert_eq!(found, dir, "{what}"),
@@ -301,12 +242,7 @@ fn pid_reused_by_an_unrelated_process_is_stale_and_the_process_is_left_alone() {
     let bystander = Bystander::start();
     // Written an hour ago by a process long gone, whose pid the bystander now has.
     stale_pidfile(&path, bystander.pid());
-    assert_eq!(
-        status_at(&path).unwrap(),
-        Status::Stale {
-            pid: Some(bystander.pid())
-        }
-    );
+    assert_eq!(status_at(&path).unwrap(), Status::Stale { pid: Some(bystander.pid()) });
     remove_at(&path).unwrap();
     assert!(!path.exists());
     assert!(process_lives(bystander.pid()));
@@ -322,11 +258,7 @@ fn read_only_lock_held_by_the_very_process_the_file_names_is_no_proof() {
 
     assert_eq!(
         status_at(&path).unwrap(),
-        Status::Unproven {
-            pid: Some(forger.pid()),
-            holder: holder(&forger),
-            doubt: Doubt::ReadOnly
-        }
+        Status::Unproven { pid: Some(forger.pid()), holder: holder(&forger), doubt: Doubt::ReadOnly }
     );
     assert_blocked(PidFile::acquire(&path), &forger, Doubt::ReadOnly, "acquire");
     assert_blocked(remove_at(&path), &forger, Doubt::ReadOnly, "remove_at");
@@ -344,11 +276,7 @@ fn directory_of_another_user_above_the_pid_directory_is_refused() {
     std::fs::create_dir(&dir).unwrap();
     let path = dir.join("t-web.pid");
     assert_untrusted(PidFile::acquire(&path).map(drop), &above, "acquire");
-    assert_untrusted(
-        remove_pidfile_with("web", &Config::new(&dir, "t")),
-        &above,
-        "remove_pidfile_with",
-    );
+    assert_untrusted(remove_pidfile_with("web", &Config::new(&dir, "t")), &above, "remove_pidfile_with");
     assert!(!path.exists(), "a pidfile was created");
 }
 
@@ -369,11 +297,7 @@ fn symbolic_link_of_another_user_on_the_way_is_refused() {
     assert!(made.success());
     let path = link.join("t-web.pid");
     assert_untrusted(PidFile::acquire(&path).map(drop), &link, "acquire");
-    assert_untrusted(
-        remove_pidfile_with("web", &Config::new(&link, "t")),
-        &link,
-        "remove_pidfile_with",
-    );
+    assert_untrusted(remove_pidfile_with("web", &Config::new(&link, "t")), &link, "remove_pidfile_with");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "something was created");
 }
 
@@ -385,13 +309,7 @@ fn service_of_another_user_in_its_own_directory_is_proven_but_not_in_a_shared_on
     let own = nobody_dir(&root);
     let path = own.join("t-web.pid");
     let service = Forger::start(&path, "w", "{pid}\n", Lock::FlockExclusive);
-    assert_eq!(
-        status_at(&path).unwrap(),
-        Status::Running {
-            pid: Some(service.pid()),
-            locked: true
-        }
-    );
+    assert_eq!(status_at(&path).unwrap(), Status::Running { pid: Some(service.pid()), locked: true });
 
     // The same directory made by nobody in a shared one (as in /var/tmp): anyone could have made it.
     let Some((shared, _)) = root_dir(0o1777) else { return };

@@ -34,31 +34,16 @@ fn corrupt_contents_are_refused_naming_the_file_and_left_alone() {
     for (name, content) in cases {
         std::fs::write(&path, &content).unwrap();
         let error = get_pid_with("svc", &config).unwrap_err();
-        let Error::Corrupt {
-            path: reported,
-            content: shown,
-        } = &error
-        else {
+        let Error::Corrupt { path: reported, content: shown } = &error else {
             panic!("{name}: expected Corrupt, got {error:?}");
         };
         assert_eq!(reported, &path, "{name}");
-        assert!(
-            shown.len() <= 35,
-            "{name}: the content shown should be cut short, got {} bytes",
-            shown.len()
-        );
+        assert!(shown.len() <= 35, "{name}: the content shown should be cut short, got {} bytes", shown.len());
         assert!(error.to_string().contains(path.to_str().unwrap()), "{name}: {error}");
         if !content.is_empty() {
-            assert!(
-                matches!(status_with("svc", &config), Err(Error::Corrupt { .. })),
-                "{name}"
-            );
+            assert!(matches!(status_with("svc", &config), Err(Error::Corrupt { .. })), "{name}");
         } else {
-            assert_eq!(
-                status_with("svc", &config).unwrap(),
-                Status::Stale { pid: None },
-                "{name}"
-            );
+            assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: None }, "{name}");
         }
         assert_eq!(std::fs::read(&path).unwrap(), content, "{name}: the file was changed");
     }
@@ -69,18 +54,10 @@ fn corrupt_unlocked_file_is_stale_and_a_claim_takes_it_over() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
     let path = pidfile_path_with("svc", &config).unwrap();
-    for content in [
-        &b""[..],
-        b"garbage that is rather longer than a pid\n",
-        b"-1",
-        b"\0\0\0",
-    ] {
+    for content in [&b""[..], b"garbage that is rather longer than a pid\n", b"-1", b"\0\0\0"] {
         std::fs::write(&path, content).unwrap();
         let guard = PidFile::acquire(&path).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{}\n", std::process::id())
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
         drop(guard);
     }
 }
@@ -138,10 +115,7 @@ fn hard_linked_file_is_refused_and_both_names_keep_their_content() {
     let other_name = dir.path().join("other-name");
     std::fs::write(&other_name, "1\n").unwrap();
     std::fs::hard_link(&other_name, &path).unwrap();
-    common::assert_refused_as(
-        &common::errors_of_every_operation("svc", &config),
-        "a file with 2 hard links",
-    );
+    common::assert_refused_as(&common::errors_of_every_operation("svc", &config), "a file with 2 hard links");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
     assert_eq!(std::fs::metadata(&other_name).unwrap().nlink(), 2);
 }
@@ -152,10 +126,7 @@ fn missing_pid_dir_is_named_and_not_created() {
     let missing = dir.path().join("no-such-dir");
     let config = config_in(&missing);
     for error in common::errors_of_every_operation("svc", &config) {
-        assert!(
-            matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing),
-            "{error:?}"
-        );
+        assert!(matches!(&error, Error::NoSuchDirectory { dir } if *dir == missing), "{error:?}");
         assert!(error.to_string().contains(missing.to_str().unwrap()), "{error}");
     }
     assert!(!missing.exists());
@@ -173,23 +144,13 @@ fn invalid_names_are_refused_before_anything_is_touched() {
             status_with(bad, &good).unwrap_err(),
             pidfiles::remove_pidfile_with(bad, &good).unwrap_err(),
         ] {
-            assert!(
-                matches!(&error, Error::InvalidName { what: "service", .. }),
-                "{bad:?}: {error:?}"
-            );
+            assert!(matches!(&error, Error::InvalidName { what: "service", .. }), "{bad:?}: {error:?}");
         }
         let bad_instance = Config::new(dir.path(), bad);
         let error = make_pidfile_with("svc", &bad_instance).unwrap_err();
-        assert!(
-            matches!(&error, Error::InvalidName { what: "instance", .. }),
-            "{bad:?}: {error:?}"
-        );
+        assert!(matches!(&error, Error::InvalidName { what: "instance", .. }), "{bad:?}: {error:?}");
     }
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing may be created"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing may be created");
 }
 
 #[test]
@@ -198,18 +159,11 @@ fn new_pidfile_is_readable_by_all_and_the_mode_can_be_chosen() {
     let default = PidFile::acquire(dir.path().join("default.pid")).unwrap();
     // Read, not set: setting the umask would race with the other tests of this process.
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let umask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Umask:"))
-        .unwrap()
-        .trim();
+    let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).unwrap().trim();
     let umask = u32::from_str_radix(umask, 8).unwrap();
     let mode = std::fs::metadata(default.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644 & !umask);
-    let private = PidFile::builder()
-        .mode(0o600)
-        .acquire(dir.path().join("private.pid"))
-        .unwrap();
+    let private = PidFile::builder().mode(0o600).acquire(dir.path().join("private.pid")).unwrap();
     let mode = std::fs::metadata(private.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600 & !umask);
 }

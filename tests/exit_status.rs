@@ -9,10 +9,7 @@ use common::{Running, claimer};
 #[test]
 fn child_stopped_by_sigterm_is_seen_killed_by_sigterm_and_its_file_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("PIDFILE_DIR", dir.path().to_str().unwrap()),
-        ("PIDFILE_INSTANCE", "exit"),
-    ];
+    let env = [("PIDFILE_DIR", dir.path().to_str().unwrap()), ("PIDFILE_INSTANCE", "exit")];
     let mut child = Running::start(claimer(&env, &["make", "svc", "ready", "sleep", "30"]));
     assert!(child.line().starts_with("won "));
     assert!(child.line().starts_with("ready "));
@@ -39,10 +36,7 @@ fn child_stopped_by_sigint_is_seen_killed_by_sigint() {
 #[test]
 fn exit_code_is_kept_and_the_file_removed_by_the_exit_hook() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("PIDFILE_DIR", dir.path().to_str().unwrap()),
-        ("PIDFILE_INSTANCE", "exit"),
-    ];
+    let env = [("PIDFILE_DIR", dir.path().to_str().unwrap()), ("PIDFILE_INSTANCE", "exit")];
     let status = claimer(&env, &["make", "svc", "exit", "7"]).status().unwrap();
     assert_eq!(status.code(), Some(7));
     assert!(!dir.path().join("exit-svc.pid").exists());
@@ -62,10 +56,7 @@ fn without_signal_handlers_sigterm_kills_at_once_and_leaves_a_stale_file() {
     assert_eq!(status.signal(), Some(15));
     assert!(path.exists(), "no handler was asked for, so the file stays");
     let config = pidfiles::Config::new(dir.path(), "x");
-    assert_eq!(
-        pidfiles::status_with("quiet", &config).unwrap(),
-        pidfiles::Status::Stale { pid: Some(child.pid()) }
-    );
+    assert_eq!(pidfiles::status_with("quiet", &config).unwrap(), pidfiles::Status::Stale { pid: Some(child.pid()) });
     let guard = pidfiles::PidFile::acquire(&path).unwrap();
     assert_eq!(guard.pid(), std::process::id());
 }

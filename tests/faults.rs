@@ -37,10 +37,7 @@ fn traced(path: &Path, inject: &str, steps: &[&str]) -> (Output, String) {
 
 /// How many times the trace shows the file unlinked successfully.
 fn removals(trace: &str) -> usize {
-    trace
-        .lines()
-        .filter(|line| line.contains("unlinkat(") && line.ends_with("= 0"))
-        .count()
+    trace.lines().filter(|line| line.contains("unlinkat(") && line.ends_with("= 0")).count()
 }
 
 /// After a claimer died: no check sees it running, and a new claim succeeds and names this process.
@@ -54,15 +51,8 @@ fn next_start_succeeds(config: &Config, what: &str) {
         Err(error) => panic!("{what}: status failed: {error}"),
     }
     let path = pidfile_path_with("svc", config).unwrap();
-    let guard = PidFile::builder()
-        .signal_handlers(false)
-        .acquire(&path)
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id()),
-        "{what}"
-    );
+    let guard = PidFile::builder().signal_handlers(false).acquire(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()), "{what}");
     guard.release().unwrap();
 }
 
@@ -72,21 +62,14 @@ const STEPS: [(&str, &str); 7] = [
     ("fstat", "between lock and the type check"),
     ("newfstatat:when=1", "between the type check and the identity check"),
     ("pwrite64", "at the write"),
-    (
-        "newfstatat:when=2",
-        "between the write and the release's identity check",
-    ),
+    ("newfstatat:when=2", "between the write and the release's identity check"),
     ("unlinkat", "at the release's unlink"),
     ("close", "after the unlink, at the close"),
 ];
 
 #[test]
 fn sigkill_at_every_step_never_leaves_a_file_that_blocks_or_looks_alive() {
-    for before in [
-        None,
-        Some("4000000\n"),
-        Some("a long line of garbage, longer than any pid\n"),
-    ] {
+    for before in [None, Some("4000000\n"), Some("a long line of garbage, longer than any pid\n")] {
         for (call, when) in STEPS {
             let dir = tempfile::tempdir().unwrap();
             let config = Config::new(dir.path(), "kill");
@@ -95,16 +78,9 @@ fn sigkill_at_every_step_never_leaves_a_file_that_blocks_or_looks_alive() {
                 std::fs::write(&path, content).unwrap();
             }
             let what = format!("SIGKILL {when} ({call}, over {before:?})");
-            let (output, trace) = traced(
-                &path,
-                &format!("{call}:signal=KILL"),
-                &["acquire-quiet", path.to_str().unwrap(), "release"],
-            );
-            assert_eq!(
-                output.status.signal(),
-                Some(SIGKILL),
-                "{what}: the claimer was not killed:\n{trace}"
-            );
+            let (output, trace) =
+                traced(&path, &format!("{call}:signal=KILL"), &["acquire-quiet", path.to_str().unwrap(), "release"]);
+            assert_eq!(output.status.signal(), Some(SIGKILL), "{what}: the claimer was not killed:\n{trace}");
             next_start_succeeds(&config, &what);
         }
     }
@@ -116,11 +92,7 @@ fn sigterm_during_the_claim_kills_before_handlers_exist_and_leaves_nothing_that_
         let dir = tempfile::tempdir().unwrap();
         let config = Config::new(dir.path(), "term-claim");
         let path = pidfile_path_with("svc", &config).unwrap();
-        let (output, trace) = traced(
-            &path,
-            &format!("{call}:signal=TERM"),
-            &["acquire", path.to_str().unwrap()],
-        );
+        let (output, trace) = traced(&path, &format!("{call}:signal=TERM"), &["acquire", path.to_str().unwrap()]);
         let what = format!("SIGTERM {when}");
         assert_eq!(output.status.signal(), Some(SIGTERM), "{what}:\n{trace}");
         next_start_succeeds(&config, &what);
@@ -133,11 +105,8 @@ fn sigterm_during_the_release_removes_the_file_exactly_once_and_the_process_dies
         let dir = tempfile::tempdir().unwrap();
         let config = Config::new(dir.path(), "term-release");
         let path = pidfile_path_with("svc", &config).unwrap();
-        let (output, trace) = traced(
-            &path,
-            &format!("{call}:signal=TERM"),
-            &["acquire", path.to_str().unwrap(), "release", "exit", "7"],
-        );
+        let (output, trace) =
+            traced(&path, &format!("{call}:signal=TERM"), &["acquire", path.to_str().unwrap(), "release", "exit", "7"]);
         let what = format!("SIGTERM {when}");
         assert_eq!(output.status.signal(), Some(SIGTERM), "{what}:\n{trace}");
         assert!(!path.exists(), "{what}: the file was left behind:\n{trace}");
@@ -167,11 +136,7 @@ fn a_burst_of_signals_removes_the_file_exactly_once() {
     let pid: i32 = won.trim().strip_prefix("won ").unwrap().parse().unwrap();
     let target = rustix::process::Pid::from_raw(pid).unwrap();
     for round in 0..200 {
-        let signal = if round % 2 == 0 {
-            rustix::process::Signal::TERM
-        } else {
-            rustix::process::Signal::INT
-        };
+        let signal = if round % 2 == 0 { rustix::process::Signal::TERM } else { rustix::process::Signal::INT };
         if rustix::process::kill_process(target, signal).is_err() {
             break; // gone already
         }
@@ -190,16 +155,7 @@ fn children_that_exit_or_die_never_remove_the_parents_file() {
     // The claimer is still running its steps when each child ends; the file must outlive every one of them.
     let mut holder = common::Running::start(claimer(
         &path,
-        &[
-            "shell",
-            "exit 0",
-            "shell",
-            "kill -TERM $$",
-            "fork-term",
-            "fork-drop",
-            "ready",
-            "wait-stdin",
-        ],
+        &["shell", "exit 0", "shell", "kill -TERM $$", "fork-term", "fork-drop", "ready", "wait-stdin"],
     ));
     let pid = holder.pid();
     assert_eq!(holder.line(), format!("won {pid}"));
@@ -207,11 +163,7 @@ fn children_that_exit_or_die_never_remove_the_parents_file() {
     assert_eq!(holder.line(), "shell Ok(ExitStatus(unix_wait_status(15)))");
     assert_eq!(holder.line(), "child signal 15");
     assert_eq!(holder.line(), format!("ready {pid}"));
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{pid}\n"),
-        "a child removed the parent's file"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"), "a child removed the parent's file");
     assert!(holder.finish().success());
     assert!(!path.exists());
 }
@@ -228,18 +180,9 @@ fn write_past_the_file_size_limit_is_a_clear_error_and_leaves_no_file() {
     let config = Config::new(dir.path(), "fsize");
     let path = pidfile_path_with("svc", &config).unwrap();
     for limit in ["0", "2"] {
-        let output = common::claimer(
-            &[],
-            &[
-                "ignore-sigxfsz",
-                "fsize-limit",
-                limit,
-                "acquire",
-                path.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
+        let output = common::claimer(&[], &["ignore-sigxfsz", "fsize-limit", limit, "acquire", path.to_str().unwrap()])
+            .output()
+            .unwrap();
         let out = String::from_utf8(output.stdout).unwrap();
         assert_eq!(output.status.code(), Some(4), "limit {limit}: {out}");
         assert!(
@@ -250,9 +193,7 @@ fn write_past_the_file_size_limit_is_a_clear_error_and_leaves_no_file() {
         next_start_succeeds(&config, &format!("after the write failed at limit {limit}"));
     }
     // With SIGXFSZ at its default, the kernel kills the writer: what it leaves must not block the next start.
-    let output = common::claimer(&[], &["fsize-limit", "0", "acquire", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = common::claimer(&[], &["fsize-limit", "0", "acquire", path.to_str().unwrap()]).output().unwrap();
     assert_eq!(output.status.signal(), Some(25), "{output:?}");
     next_start_succeeds(&config, "after SIGXFSZ");
 }
@@ -276,23 +217,14 @@ fn full_file_system_is_a_clear_error_and_leaves_no_file() {
         pidfile = pidfile.display(),
         claimer = claimer_path().display()
     );
-    let output = Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .output()
-        .expect("unshare (util-linux)");
+    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().expect("unshare (util-linux)");
     let out = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(
         lines[0],
-        format!(
-            "error cannot write the pid to {}: No space left on device (os error 28)",
-            pidfile.display()
-        )
+        format!("error cannot write the pid to {}: No space left on device (os error 28)", pidfile.display())
     );
     assert_eq!(lines[1], "left fill ", "the failed claim left a file behind");
-    assert!(
-        lines[2].starts_with("won "),
-        "once there is room, the claim succeeds: {out}"
-    );
+    assert!(lines[2].starts_with("won "), "once there is room, the claim succeeds: {out}");
 }

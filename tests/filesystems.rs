@@ -126,15 +126,8 @@ fn btrfs_subvolume_pidfile_is_never_proven_by_the_holder_of_the_same_inode_in_th
     let (mut top_holder, top_pid) = start_holder(&top_path);
     let (mut starter, orphan) = start_daemon(&sub_path);
     let starter_pid = starter.pid();
-    let (top, sub) = (
-        std::fs::metadata(&top_path).unwrap(),
-        std::fs::metadata(&sub_path).unwrap(),
-    );
-    assert_eq!(
-        top.ino(),
-        sub.ino(),
-        "the first file of each btrfs subvolume has the same inode number"
-    );
+    let (top, sub) = (std::fs::metadata(&top_path).unwrap(), std::fs::metadata(&sub_path).unwrap());
+    assert_eq!(top.ino(), sub.ino(), "the first file of each btrfs subvolume has the same inode number");
     assert_ne!(top.dev(), sub.dev(), "stat tells the two files apart by device");
     let locks = std::fs::read_to_string("/proc/locks").unwrap();
     assert_eq!(
@@ -158,38 +151,21 @@ fn btrfs_subvolume_pidfile_is_never_proven_by_the_holder_of_the_same_inode_in_th
     );
     assert_eq!(
         pidfiles::status_at(&top_path).unwrap(),
-        Status::Running {
-            pid: Some(top_pid),
-            locked: true
-        },
+        Status::Running { pid: Some(top_pid), locked: true },
         "the top-level file itself is proven"
     );
     match claim_here(&sub_path) {
-        Err(Error::Blocked {
-            holder: Some(holder),
-            doubt: Doubt::NotNamed,
-            ..
-        }) if holder.pid == orphan.pid => {}
+        Err(Error::Blocked { holder: Some(holder), doubt: Doubt::NotNamed, .. }) if holder.pid == orphan.pid => {}
         other => panic!("expected Blocked by the child, which the file does not name, got {other:?}"),
     }
     let (code, json) = status_json(&subvolume, "web");
     assert_eq!((code, json["state"].as_str()), (Some(4), Some("unknown")), "{json}");
-    assert_eq!(
-        json["holder"]["pid"],
-        u64::from(orphan.pid),
-        "the holder named is not the child: {json}"
-    );
+    assert_eq!(json["holder"]["pid"], u64::from(orphan.pid), "the holder named is not the child: {json}");
 
     let stop = pidfile_command(&subvolume, &["stop", "web"]);
     assert_eq!(stop.status.code(), Some(1), "{stop:?}");
-    assert!(
-        String::from_utf8_lossy(&stop.stderr).contains("not signalling anything"),
-        "{stop:?}"
-    );
-    assert!(
-        process_lives(top_pid),
-        "pidfile stop signalled the holder of the top-level file"
-    );
+    assert!(String::from_utf8_lossy(&stop.stderr).contains("not signalling anything"), "{stop:?}");
+    assert!(process_lives(top_pid), "pidfile stop signalled the holder of the top-level file");
     assert!(orphan.lives());
     assert_eq!(top_holder.child.try_wait().unwrap(), None, "the top-level holder ended");
 }
@@ -216,11 +192,7 @@ fn overlayfs_stale_pidfile_of_the_lower_layer_is_stale_and_taken_over() {
 
     let (mut holder, pid) = start_holder(&path);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
-    assert_eq!(
-        std::fs::read_to_string(&lower).unwrap(),
-        format!("{dead}\n"),
-        "the lower layer was written"
-    );
+    assert_eq!(std::fs::read_to_string(&lower).unwrap(), format!("{dead}\n"), "the lower layer was written");
     assert_proven(place.dir(), &path, pid);
     match pidfiles::remove_at(&path) {
         Err(Error::InUse { pid: Some(named), .. }) => assert_eq!(named, pid),
@@ -251,18 +223,9 @@ fn overlayfs_pidfile_seen_through_the_upper_layer_is_unlocked_but_still_running(
     let upper = place.layer("upper");
     let upper_path = upper.join("t-web.pid");
     let (_holder, pid) = start_holder(&path);
-    assert_eq!(
-        std::fs::metadata(&upper_path).unwrap().ino(),
-        std::fs::metadata(&path).unwrap().ino()
-    );
+    assert_eq!(std::fs::metadata(&upper_path).unwrap().ino(), std::fs::metadata(&path).unwrap().ino());
 
-    assert_eq!(
-        pidfiles::status_at(&upper_path).unwrap(),
-        Status::Running {
-            pid: Some(pid),
-            locked: false
-        }
-    );
+    assert_eq!(pidfiles::status_at(&upper_path).unwrap(), Status::Running { pid: Some(pid), locked: false });
     let (code, json) = status_json(&upper, "web");
     assert_eq!(
         (code, json["state"].as_str(), json["locked"].as_bool()),
@@ -310,23 +273,14 @@ fn held_then_stale_then_taken_over(dir: &Path) {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let (code, json) = status_json(dir, "web");
     assert_eq!(
-        (
-            code,
-            json["state"].as_str(),
-            json["pid"].as_u64(),
-            json["locked"].as_bool()
-        ),
+        (code, json["state"].as_str(), json["pid"].as_u64(), json["locked"].as_bool()),
         (Some(1), Some("stale"), Some(u64::from(pid)), Some(false)),
         "{json}"
     );
 
     let (_next, next_pid) = start_holder(&path);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{next_pid}\n"));
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().ino(),
-        inode,
-        "the stale file was not taken over in place"
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "the stale file was not taken over in place");
     assert_proven(dir, &path, next_pid);
 }
 
@@ -338,47 +292,30 @@ fn daemons_lock_is_not_stale(dir: &Path) {
     let (mut starter, orphan) = start_daemon(&path);
     let starter_pid = starter.pid();
     // While the parent lives, its file and its lock prove it.
-    assert_eq!(
-        pidfiles::status_at(&path).unwrap(),
-        Status::Running {
-            pid: Some(starter_pid),
-            locked: true
-        }
-    );
+    assert_eq!(pidfiles::status_at(&path).unwrap(), Status::Running { pid: Some(starter_pid), locked: true });
     starter.stop(9);
     assert!(orphan.lives(), "the daemon's child ended too soon");
 
     let status = pidfiles::status_at(&path).unwrap();
-    assert!(
-        !matches!(status, Status::Stale { .. }),
-        "a held lock was reported stale"
-    );
+    assert!(!matches!(status, Status::Stale { .. }), "a held lock was reported stale");
     assert!(
         matches!(status, Status::Unproven { pid: Some(pid), holder: Some(holder), doubt: Doubt::NotNamed }
             if pid == starter_pid && holder.pid == orphan.pid),
         "{status:?}"
     );
     match claim_here(&path) {
-        Err(Error::Blocked {
-            holder: Some(holder),
-            doubt: Doubt::NotNamed,
-            ..
-        }) if holder.pid == orphan.pid => {}
+        Err(Error::Blocked { holder: Some(holder), doubt: Doubt::NotNamed, .. }) if holder.pid == orphan.pid => {}
         other => panic!("expected Blocked by the child, which the file does not name, got {other:?}"),
     }
     match pidfiles::remove_at(&path) {
-        Err(Error::Blocked {
-            doubt: Doubt::NotNamed, ..
-        }) => {}
+        Err(Error::Blocked { doubt: Doubt::NotNamed, .. }) => {}
         other => panic!("expected the removal Blocked, got {other:?}"),
     }
     let output = pidfile_command(dir, &["status", "daemon"]);
     assert_eq!(output.status.code(), Some(4), "not unknown: {output:?}");
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains(&format!(
-            "locked by pid {} (user 0) but the file names another process",
-            orphan.pid
-        )),
+        String::from_utf8_lossy(&output.stderr)
+            .contains(&format!("locked by pid {} (user 0) but the file names another process", orphan.pid)),
         "{output:?}"
     );
     let (code, json) = status_json(dir, "daemon");
@@ -401,13 +338,7 @@ fn daemons_lock_is_not_stale(dir: &Path) {
 
 /// The library and the command both say that `pid`, holding `path` in `dir`, runs and is proven by its lock.
 fn assert_proven(dir: &Path, path: &Path, pid: u32) {
-    assert_eq!(
-        pidfiles::status_at(path).unwrap(),
-        Status::Running {
-            pid: Some(pid),
-            locked: true
-        }
-    );
+    assert_eq!(pidfiles::status_at(path).unwrap(), Status::Running { pid: Some(pid), locked: true });
     let service = service_of(path);
     let output = pidfile_command(dir, &["status", service]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -417,12 +348,7 @@ fn assert_proven(dir: &Path, path: &Path, pid: u32) {
     );
     let (code, json) = status_json(dir, service);
     assert_eq!(
-        (
-            code,
-            json["state"].as_str(),
-            json["pid"].as_u64(),
-            json["locked"].as_bool()
-        ),
+        (code, json["state"].as_str(), json["pid"].as_u64(), json["locked"].as_bool()),
         (Some(0), Some("running"), Some(u64::from(pid)), Some(true)),
         "{json}"
     );
@@ -445,10 +371,7 @@ fn start_holder(path: &Path) -> (Running, u32) {
 /// Starts a claimer that claims `path` and forks a child keeping the descriptor (as a daemon does before its parent
 /// exits); returns the claimer and its child.
 fn start_daemon(path: &Path) -> (Running, Orphan) {
-    let mut starter = Running::start(claimer(
-        &[],
-        &["acquire", path.to_str().unwrap(), "fork-hold", "wait-stdin"],
-    ));
+    let mut starter = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "fork-hold", "wait-stdin"]));
     assert_eq!(starter.line(), format!("won {}", starter.pid()));
     let line = starter.line();
     let child = line
@@ -548,9 +471,7 @@ fn status_json(dir: &Path, service: &str) -> (Option<i32>, serde_json::Value) {
 /// The service of a pidfile named `t-SERVICE.pid`.
 fn service_of(path: &Path) -> &str {
     let name = path.file_name().and_then(OsStr::to_str).unwrap();
-    name.strip_prefix("t-")
-        .and_then(|name| name.strip_suffix(".pid"))
-        .unwrap()
+    name.strip_prefix("t-").and_then(|name| name.strip_suffix(".pid")).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -569,10 +490,7 @@ struct Place {
 
 impl Place {
     fn root() -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix("pidfile-fs-")
-            .tempdir_in("/var/tmp")
-            .unwrap()
+        tempfile::Builder::new().prefix("pidfile-fs-").tempdir_in("/var/tmp").unwrap()
     }
 
     /// The canonical path of a new directory `name` in `root`: as `/proc/self/mountinfo` will name a mount on it.
@@ -585,27 +503,14 @@ impl Place {
     /// A directory on whatever filesystem holds `/var/tmp`.
     fn on_disk() -> Place {
         let root = Place::root();
-        Place {
-            dir: Place::subdir(&root, "pids"),
-            _mount: None,
-            root,
-        }
+        Place { dir: Place::subdir(&root, "pids"), _mount: None, root }
     }
 
     fn tmpfs() -> Place {
         let root = Place::root();
         let dir = Place::subdir(&root, "mnt");
-        let mount = Mount::new(
-            &dir,
-            None,
-            "tmpfs",
-            &["-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs"],
-        );
-        Place {
-            dir,
-            _mount: Some(mount),
-            root,
-        }
+        let mount = Mount::new(&dir, None, "tmpfs", &["-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs"]);
+        Place { dir, _mount: Some(mount), root }
     }
 
     /// An overlayfs whose lower layer holds `lower_files` (name, content); pidfiles go in the merged directory.
@@ -616,18 +521,9 @@ impl Place {
             std::fs::write(lower.join(name), content).unwrap();
         }
         let dir = Place::subdir(&root, "merged");
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.display(),
-            upper.display(),
-            work.display()
-        );
+        let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
         let mount = Mount::new(&dir, None, "overlay", &["-t", "overlay", "-o", &options, "overlay"]);
-        Place {
-            dir,
-            _mount: Some(mount),
-            root,
-        }
+        Place { dir, _mount: Some(mount), root }
     }
 
     /// A layer of an overlayfs made by [`Place::overlay`].
@@ -670,11 +566,7 @@ impl Place {
         let dir = Place::subdir(&root, "mnt");
         let image_arg = image.to_str().unwrap();
         let mount = Mount::new(&dir, Some(&image), fstype, &["-t", fstype, "-o", "loop", image_arg]);
-        Place {
-            dir,
-            _mount: Some(mount),
-            root,
-        }
+        Place { dir, _mount: Some(mount), root }
     }
 
     fn dir(&self) -> &Path {
@@ -699,10 +591,7 @@ impl Mount {
             tool("losetup", "mount");
         }
         require_kernel_support(fstype);
-        let guard = Mount {
-            target: target.to_owned(),
-            image: image.map(Path::to_owned),
-        };
+        let guard = Mount { target: target.to_owned(), image: image.map(Path::to_owned) };
         let output = Command::new(mount_tool).args(args).arg(target).output().unwrap();
         assert!(
             output.status.success(),
@@ -711,11 +600,7 @@ impl Mount {
             target.display(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
-        assert!(
-            is_mounted(target),
-            "mount said it mounted {}, but it is not",
-            target.display()
-        );
+        assert!(is_mounted(target), "mount said it mounted {}, but it is not", target.display());
         guard
     }
 }
@@ -745,10 +630,7 @@ impl Drop for Mount {
             panic!("{} is still mounted", self.target.display());
         }
         if !left.is_empty() {
-            eprintln!(
-                "{}: loop devices still attached after the unmount, detached: {left:?}",
-                self.target.display()
-            );
+            eprintln!("{}: loop devices still attached after the unmount, detached: {left:?}", self.target.display());
         }
     }
 }
@@ -789,10 +671,9 @@ fn require_kernel_support(fstype: &str) {
     let tried = match find_tool("modprobe") {
         Some(modprobe) => match Command::new(modprobe).arg(fstype).output() {
             Ok(_) if known() => return,
-            Ok(output) => format!(
-                "`modprobe {fstype}` did not load it ({})",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
+            Ok(output) => {
+                format!("`modprobe {fstype}` did not load it ({})", String::from_utf8_lossy(&output.stderr).trim())
+            }
             Err(error) => format!("`modprobe {fstype}` did not run ({error})"),
         },
         None => "modprobe is missing (Debian package kmod)".to_owned(),
@@ -806,13 +687,7 @@ fn require_kernel_support(fstype: &str) {
 /// Fails unless the filesystem of `dir` is `name` (by its `statfs` magic number).
 fn assert_filesystem(dir: &Path, magic: u64, name: &str) {
     let found = rustix::fs::statfs(dir).unwrap().f_type as u64;
-    assert_eq!(
-        found,
-        magic,
-        "{} is on {}, not on {name}",
-        dir.display(),
-        filesystem_name(dir)
-    );
+    assert_eq!(found, magic, "{} is on {}, not on {name}", dir.display(), filesystem_name(dir));
 }
 
 /// The type of the filesystem holding `dir`, as `stat -f` names it.

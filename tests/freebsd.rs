@@ -12,10 +12,7 @@ fn uncontested_claim_writes_our_pid_and_removes_the_file_on_drop() {
     let guard = PidFile::acquire(&path).unwrap();
     assert_eq!(guard.path(), path);
     assert_eq!(guard.pid(), std::process::id());
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
     drop(guard);
     assert!(!path.exists());
 }
@@ -33,10 +30,7 @@ fn self_second_claim_in_the_same_process_fails_and_reports_our_pid() {
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
     // The failed claim did not disturb the file.
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
     guard.release().unwrap();
     assert!(!path.exists());
 }
@@ -63,29 +57,19 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
     let path_arg = path.to_str().unwrap();
     // The holder forks a child that tries to claim the same file and exits normally (running exit hooks), then a
     // child that drops its copies of the guards and exits, then a child that just keeps the inherited descriptor.
-    let mut holder = Running::start(claimer(
-        &[],
-        &["acquire", path_arg, "fork-acquire", path_arg, "fork-hold", "wait-stdin"],
-    ));
+    let mut holder =
+        Running::start(claimer(&[], &["acquire", path_arg, "fork-acquire", path_arg, "fork-hold", "wait-stdin"]));
     let holder_pid = holder.pid();
     assert_eq!(holder.line(), format!("won {holder_pid}"));
     assert_eq!(holder.line(), format!("child lost {holder_pid}"));
     let grandchild: i32 = holder.line().strip_prefix("child ").unwrap().parse().unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{holder_pid}\n"),
-        "the child removed the file"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{holder_pid}\n"), "the child removed the file");
 
     // Killed outright, the holder leaves its file; the child that inherited the lock keeps it held. The file names
     // the dead holder, so the lock keeps the claim out but proves nothing of that pid; the child is named.
     holder.stop(9);
     match PidFile::acquire(&path) {
-        Err(Error::Blocked {
-            holder: Some(found),
-            doubt: pidfiles::Doubt::NotNamed,
-            ..
-        }) => {
+        Err(Error::Blocked { holder: Some(found), doubt: pidfiles::Doubt::NotNamed, .. }) => {
             assert_eq!(found.pid as i32, grandchild)
         }
         other => panic!("expected Blocked while the child holds the lock, got {other:?}"),
@@ -102,9 +86,7 @@ fn inherited_lock_blocks_claims_and_a_forked_child_never_removes_the_file() {
             .map_or(true, |stat| stat.contains(") Z"))
     });
     // Now the file is stale and the next claim takes it over.
-    common::eventually("the stale file is taken over", || {
-        PidFile::acquire(&path).map(drop).is_ok()
-    });
+    common::eventually("the stale file is taken over", || PidFile::acquire(&path).map(drop).is_ok());
 }
 
 #[test]
@@ -113,15 +95,7 @@ fn relative_path_is_kept_relative_to_the_directory_of_the_claim() {
     let elsewhere = tempfile::tempdir().unwrap();
     let mut command = claimer(
         &[],
-        &[
-            "acquire",
-            "relative.pid",
-            "cd",
-            elsewhere.path().to_str().unwrap(),
-            "ready",
-            "wait-stdin",
-            "release",
-        ],
+        &["acquire", "relative.pid", "cd", elsewhere.path().to_str().unwrap(), "ready", "wait-stdin", "release"],
     );
     command.current_dir(dir.path());
     let mut holder = Running::start(command);
@@ -145,13 +119,7 @@ fn supervisor_can_write_its_childs_pid_and_readers_believe_it_at_once() {
     assert_eq!(guard.pid(), child.id());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", child.id()));
     let status = pidfiles::status_with("svc", &config).unwrap();
-    assert_eq!(
-        status,
-        pidfiles::Status::Running {
-            pid: Some(child.id()),
-            locked: true
-        }
-    );
+    assert_eq!(status, pidfiles::Status::Running { pid: Some(child.id()), locked: true });
     assert!(matches!(guard.write_pid(0), Err(Error::InvalidName { .. })));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -18,12 +18,9 @@ fn peer(program: &str, package: &str) -> Command {
     // Debian keeps start-stop-daemon in /usr/sbin, which a user's PATH may lack: look there too.
     let path = std::env::var_os("PATH").unwrap_or_default();
     let sbin = ["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from);
-    let found = std::env::split_paths(&path)
-        .chain(sbin)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        });
+    let found = std::env::split_paths(&path).chain(sbin).map(|dir| dir.join(program)).find(|candidate| {
+        std::fs::metadata(candidate).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    });
     match found {
         Some(program) => Command::new(program),
         None => panic!(
@@ -36,14 +33,7 @@ fn peer(program: &str, package: &str) -> Command {
 fn bsd_peer(dir: &Path) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/bsd_pidfile.c");
     let binary = dir.join("bsd_pidfile");
-    let output = peer("cc", "gcc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source)
-        .arg("-lbsd")
-        .output()
-        .unwrap();
+    let output = peer("cc", "gcc").arg("-O2").arg("-o").arg(&binary).arg(&source).arg("-lbsd").output().unwrap();
     assert!(
         output.status.success(),
         "cannot build the libbsd peer (install libbsd-dev): {}",
@@ -111,11 +101,7 @@ fn libbsd_pidfile_open_is_refused_while_we_hold_the_pidfile() {
     let output = Command::new(&bsd).arg("probe").arg(&path).output().unwrap();
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(text(&output), "refused EEXIST\n");
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", service.pid()),
-        "libbsd touched our file"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", service.pid()), "libbsd touched our file");
     assert!(service.finish().success());
     let output = Command::new(&bsd).arg("try").arg(&path).output().unwrap();
     assert_eq!(text(&output), "claimed\n", "once we are gone, libbsd claims it");
@@ -135,13 +121,7 @@ fn our_claim_is_refused_while_libbsd_holds_the_pidfile_and_we_read_its_pid() {
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
     assert_eq!(get_pid_with("svc", &config).unwrap(), Some(pid));
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Running {
-            pid: Some(pid),
-            locked: true
-        }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: Some(pid), locked: true });
     assert!(holder.finish().success());
     assert_eq!(status_with("svc", &config).unwrap(), Status::NotRunning);
 }
@@ -151,29 +131,16 @@ fn flock_command_and_our_claim_exclude_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flock.pid");
     let mut service = our_service(&path);
-    let status = peer("flock", "util-linux")
-        .args(["-n"])
-        .arg(&path)
-        .arg("true")
-        .status()
-        .unwrap();
+    let status = peer("flock", "util-linux").args(["-n"]).arg(&path).arg("true").status().unwrap();
     assert_eq!(status.code(), Some(1), "flock -n should fail while we hold the file");
     assert!(service.finish().success());
 
-    let mut holder = Peer::start(
-        peer("flock", "util-linux")
-            .arg(&path)
-            .args(["sh", "-c", "echo ready; cat"]),
-    );
+    let mut holder = Peer::start(peer("flock", "util-linux").arg(&path).args(["sh", "-c", "echo ready; cat"]));
     assert_eq!(holder.line(), "ready");
     // flock(1) opens the file read-only, as any reader of the file could: its lock keeps our claim out, but
     // proves nothing.
     match PidFile::acquire(&path) {
-        Err(Error::Blocked {
-            holder: Some(_),
-            doubt: pidfiles::Doubt::ReadOnly,
-            ..
-        }) => {}
+        Err(Error::Blocked { holder: Some(_), doubt: pidfiles::Doubt::ReadOnly, .. }) => {}
         other => panic!("expected Blocked by a read-only lock, got {other:?}"),
     }
     assert!(holder.finish().success());
@@ -215,13 +182,7 @@ fn start_stop_daemon() -> Command {
 
 /// The exit code of `start-stop-daemon --status --pidfile PATH`.
 fn ssd_status(path: &Path) -> Option<i32> {
-    start_stop_daemon()
-        .arg("--status")
-        .arg("--pidfile")
-        .arg(path)
-        .status()
-        .unwrap()
-        .code()
+    start_stop_daemon().arg("--status").arg("--pidfile").arg(path).status().unwrap().code()
 }
 
 #[test]
@@ -230,19 +191,11 @@ fn start_stop_daemon_status_and_stop_work_on_our_pidfile() {
     let path = dir.path().join("ssd.pid");
     let mut service = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "sleep", "30"]));
     assert_eq!(service.line(), format!("won {}", service.pid()));
-    assert_eq!(
-        ssd_status(&path),
-        Some(0),
-        "start-stop-daemon should see our service running"
-    );
+    assert_eq!(ssd_status(&path), Some(0), "start-stop-daemon should see our service running");
     // The service is reaped as soon as it ends, as its real parent would: start-stop-daemon counts a zombie as alive.
     let (output, ended) = std::thread::scope(|scope| {
         let reaper = scope.spawn(|| service.child.wait().unwrap());
-        let output = start_stop_daemon()
-            .args(["--stop", "--retry", "5", "--pidfile"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let output = start_stop_daemon().args(["--stop", "--retry", "5", "--pidfile"]).arg(&path).output().unwrap();
         (output, reaper.join().unwrap())
     });
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -265,22 +218,12 @@ fn service_started_by_start_stop_daemon_with_make_pidfile_is_seen_running_and_no
     assert!(status.success());
     let pid = common::wait_for_value(|| std::fs::read_to_string(&path).ok()?.trim().parse::<u32>().ok());
     let stop = StopOnDrop(path.clone());
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Running {
-            pid: Some(pid),
-            locked: false
-        }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: Some(pid), locked: false });
     match PidFile::acquire(&path) {
         Err(Error::AlreadyRunning { pid: found, .. }) => assert_eq!(found, Some(pid)),
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{pid}\n"),
-        "its pidfile was touched"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"), "its pidfile was touched");
     drop(stop);
     assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(pid) });
     let guard = PidFile::acquire(&path).unwrap();
@@ -292,10 +235,7 @@ struct StopOnDrop(PathBuf);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        let _ = start_stop_daemon()
-            .args(["--stop", "--retry", "5", "--pidfile"])
-            .arg(&self.0)
-            .output();
+        let _ = start_stop_daemon().args(["--stop", "--retry", "5", "--pidfile"]).arg(&self.0).output();
     }
 }
 

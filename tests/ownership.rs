@@ -18,11 +18,7 @@ fn as_nobody(steps: &[&str]) -> Vec<String> {
         .env_clear()
         .output()
         .expect("run setpriv (util-linux)");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect()
 }
 
 /// A world-writable directory with the sticky bit, as `/var/tmp` is.
@@ -48,16 +44,9 @@ fn stale_file_of_root_that_we_may_not_replace_is_an_error_naming_the_owner() {
     let lines = as_nobody(&["acquire", arg(&path)]);
     assert_eq!(
         lines,
-        [format!(
-            "error PID file {} belongs to user 0, not to us, and cannot be replaced",
-            path.display()
-        )]
+        [format!("error PID file {} belongs to user 0, not to us, and cannot be replaced", path.display())]
     );
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        content,
-        "root's file was changed"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content, "root's file was changed");
 }
 
 #[test]
@@ -75,14 +64,7 @@ fn file_planted_by_another_user_does_not_block_root_forever() {
     let path = dir.path().join("planted.pid");
     // nobody plants a file naming pid 1, which lives, so that a naive reader would think the service runs.
     let status = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-            "echo 1 > \"$0\"; chmod 666 \"$0\"",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", "echo 1 > \"$0\"; chmod 666 \"$0\""])
         .arg(&path)
         .status()
         .unwrap();
@@ -90,10 +72,7 @@ fn file_planted_by_another_user_does_not_block_root_forever() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
     let planted = std::fs::File::open(&path).unwrap();
     let guard = pidfiles::PidFile::acquire(&path).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
     let mut old = String::new();
     std::io::Read::read_to_string(&mut &planted, &mut old).unwrap();
     assert_eq!(old, "1\n", "the planted file was written into");
@@ -114,10 +93,7 @@ fn symlink_planted_by_another_user_is_not_followed() {
         .unwrap();
     assert!(status.success());
     let error = pidfiles::PidFile::acquire(&path).unwrap_err();
-    assert!(
-        matches!(&error, pidfiles::Error::NotAPidFile { found, .. } if found == "a symbolic link"),
-        "{error}"
-    );
+    assert!(matches!(&error, pidfiles::Error::NotAPidFile { found, .. } if found == "a symbolic link"), "{error}");
     assert_eq!(std::fs::read_to_string(&ours).unwrap(), "precious\n");
 }
 
@@ -131,12 +107,7 @@ fn world_writable_directory_without_the_sticky_bit_is_refused_for_claims() {
         matches!(&error, pidfiles::Error::InsecureDirectory { dir: found, .. } if found == dir.path()),
         "{error:?}"
     );
-    assert!(
-        error
-            .to_string()
-            .contains("other users may write to it and it lacks the sticky bit"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("other users may write to it and it lacks the sticky bit"), "{error}");
     assert!(!path.exists(), "nothing may be created there");
     // Reading stays possible, and the same directory with the sticky bit is fine.
     assert_eq!(
@@ -170,9 +141,7 @@ fn fifo_planted_by_another_user_is_refused_without_blocking() {
     let path = dir.path().join("t-svc.pid");
     plant("mkfifo -m 666 \"$0\"", &path);
     every_operation_refuses(dir.path(), "a FIFO");
-    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
-        &std::fs::symlink_metadata(&path).unwrap().file_type()
-    ));
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::symlink_metadata(&path).unwrap().file_type()));
 }
 
 #[test]
@@ -192,30 +161,18 @@ fn file_planted_by_another_user_naming_our_own_pid_or_with_mode_0666_is_replaced
     for content in [format!("{}", std::process::id()), "1".to_owned()] {
         plant(&format!("echo {content} > \"$0\"; chmod 666 \"$0\""), &path);
         let planted = std::fs::File::open(&path).unwrap();
-        assert_eq!(
-            pidfiles::get_pid_with("svc", &config).unwrap(),
-            Some(content.parse().unwrap())
-        );
+        assert_eq!(pidfiles::get_pid_with("svc", &config).unwrap(), Some(content.parse().unwrap()));
         // Its word is not taken: not running, whatever it names.
         assert_eq!(
             pidfiles::status_with("svc", &config).unwrap(),
-            pidfiles::Status::Stale {
-                pid: Some(content.parse().unwrap())
-            }
+            pidfiles::Status::Stale { pid: Some(content.parse().unwrap()) }
         );
         let guard = pidfiles::PidFile::acquire(&path).unwrap();
         let mut old = String::new();
         std::io::Read::read_to_string(&mut &planted, &mut old).unwrap();
         assert_eq!(old, format!("{content}\n"), "the planted file was written into");
-        assert_eq!(
-            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap()),
-            0
-        );
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o002,
-            0,
-            "our file is world-writable"
-        );
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap()), 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o002, 0, "our file is world-writable");
         guard.release().unwrap();
     }
 }

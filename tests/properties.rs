@@ -17,11 +17,7 @@ fn model_pid(content: &[u8]) -> Option<u32> {
     if significant.len() > 7 {
         return None;
     }
-    let value: u32 = if significant.is_empty() {
-        0
-    } else {
-        significant.parse().unwrap()
-    };
+    let value: u32 = if significant.is_empty() { 0 } else { significant.parse().unwrap() };
     (1..=4_194_304).contains(&value).then_some(value)
 }
 

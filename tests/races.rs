@@ -35,17 +35,9 @@ struct Tally {
 /// How many processes wait for the lock on `barrier` (the `->` lines of `/proc/locks` for its inode).
 fn waiting_at(barrier: &File) -> usize {
     let stat = rustix::fs::fstat(barrier).unwrap();
-    let id = format!(
-        "{:02x}:{:02x}:{} ",
-        rustix::fs::major(stat.st_dev),
-        rustix::fs::minor(stat.st_dev),
-        stat.st_ino
-    );
+    let id = format!("{:02x}:{:02x}:{} ", rustix::fs::major(stat.st_dev), rustix::fs::minor(stat.st_dev), stat.st_ino);
     let table = std::fs::read_to_string("/proc/locks").unwrap();
-    table
-        .lines()
-        .filter(|line| line.contains("->") && line.contains(&id))
-        .count()
+    table.lines().filter(|line| line.contains("->") && line.contains(&id)).count()
 }
 
 /// Plays `rounds` rounds of `claimers` processes that wait at a barrier and then all claim `path` at once, each
@@ -74,60 +66,31 @@ fn contest(claimers: usize, rounds: usize, start: Start) -> Tally {
             .map(|_| {
                 Running::start(claimer(
                     &[],
-                    &[
-                        "barrier",
-                        barrier_path.to_str().unwrap(),
-                        "acquire",
-                        path.to_str().unwrap(),
-                        "wait-stdin",
-                    ],
+                    &["barrier", barrier_path.to_str().unwrap(), "acquire", path.to_str().unwrap(), "wait-stdin"],
                 ))
             })
             .collect();
-        common::eventually("every claimer waits at the barrier", || {
-            waiting_at(&barrier) == claimers
-        });
+        common::eventually("every claimer waits at the barrier", || waiting_at(&barrier) == claimers);
         rustix::fs::flock(&barrier, FlockOperation::Unlock).unwrap();
-        let lines: Vec<(u32, String)> = processes
-            .iter_mut()
-            .map(|process| (process.pid(), process.line()))
-            .collect();
+        let lines: Vec<(u32, String)> = processes.iter_mut().map(|process| (process.pid(), process.line())).collect();
 
-        let winners: Vec<u32> = lines
-            .iter()
-            .filter(|(pid, line)| *line == format!("won {pid}"))
-            .map(|(pid, _)| *pid)
-            .collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "{start:?} round {round}: not exactly one winner: {lines:?}"
-        );
+        let winners: Vec<u32> =
+            lines.iter().filter(|(pid, line)| *line == format!("won {pid}")).map(|(pid, _)| *pid).collect();
+        assert_eq!(winners.len(), 1, "{start:?} round {round}: not exactly one winner: {lines:?}");
         let winner = winners[0];
         for (pid, line) in lines.iter().filter(|(pid, _)| *pid != winner) {
             tally.losers += 1;
             if line == "lost none" {
                 tally.unnamed += 1;
             } else {
-                assert_eq!(
-                    *line,
-                    format!("lost {winner}"),
-                    "{start:?} round {round}: loser {pid} named another pid"
-                );
+                assert_eq!(*line, format!("lost {winner}"), "{start:?} round {round}: loser {pid} named another pid");
             }
         }
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{winner}\n"),
-            "{start:?} round {round}"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{winner}\n"), "{start:?} round {round}");
         for process in &mut processes {
             assert!(process.finish().success());
         }
-        assert!(
-            !path.exists(),
-            "{start:?} round {round}: the winner did not remove the file"
-        );
+        assert!(!path.exists(), "{start:?} round {round}: the winner did not remove the file");
         tally.rounds += 1;
     }
     tally
@@ -170,13 +133,7 @@ fn processes_finding_a_reused_pid_have_exactly_one_winner_and_never_name_the_bys
 #[test]
 #[ignore = "a soak of several minutes; run it on purpose"]
 fn soak_sixty_four_processes_two_hundred_rounds_from_every_start() {
-    for start in [
-        Start::Fresh,
-        Start::Stale,
-        Start::Empty,
-        Start::Garbage,
-        Start::ReusedPid,
-    ] {
+    for start in [Start::Fresh, Start::Stale, Start::Empty, Start::Garbage, Start::ReusedPid] {
         let began = std::time::Instant::now();
         let tally = contest(64, 200, start);
         eprintln!(
@@ -216,10 +173,7 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
                     }
                     let expected = before.pid();
                     for seen in [running_pid(status), pid].into_iter().flatten() {
-                        assert!(
-                            expected == 0 || seen == expected,
-                            "a check saw {seen} while {expected} ran"
-                        );
+                        assert!(expected == 0 || seen == expected, "a check saw {seen} while {expected} ran");
                     }
                     conclusive.fetch_add(1, Ordering::SeqCst);
                 }
@@ -238,11 +192,7 @@ fn checks_running_hard_during_starts_never_make_a_start_fail_nor_report_a_wrong_
         let mut service = Running::start(claimer(&[], &["acquire", path.to_str().unwrap(), "wait-stdin"]));
         let pid = service.pid();
         current.set(pid);
-        assert_eq!(
-            service.line(),
-            format!("won {pid}"),
-            "start {start} failed while checks ran"
-        );
+        assert_eq!(service.line(), format!("won {pid}"), "start {start} failed while checks ran");
         assert!(service.finish().success());
         current.set(0);
         start += 1;
@@ -286,12 +236,7 @@ impl Contended {
     fn parse(line: &str) -> Contended {
         let numbers: Vec<usize> = line.split_whitespace().filter_map(|word| word.parse().ok()).collect();
         match (line.starts_with("contended "), numbers.as_slice()) {
-            (true, &[won, abandoned, lost, blocked]) => Contended {
-                won,
-                abandoned,
-                lost,
-                blocked,
-            },
+            (true, &[won, abandoned, lost, blocked]) => Contended { won, abandoned, lost, blocked },
             _ => panic!("a claimer ended with {line:?}"),
         }
     }
@@ -308,11 +253,7 @@ fn random_pause(state: &mut u64) -> std::time::Duration {
 /// The file at `path` opened to be watched (not locked), with what it held.
 fn watch(path: &std::path::Path) -> Option<(File, Vec<u8>)> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
+    let file = File::options().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
     let mut content = vec![0; 64];
     let read = file.read_at(&mut content, 0).ok()?;
     content.truncate(read);
@@ -343,10 +284,7 @@ fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once()
     let attempts = ATTEMPTS.to_string();
     let mut claimers: Vec<Running> = (0..CLAIMERS)
         .map(|_| {
-            Running::start(claimer(
-                &[],
-                &["contend", path.to_str().unwrap(), marker.to_str().unwrap(), &attempts],
-            ))
+            Running::start(claimer(&[], &["contend", path.to_str().unwrap(), marker.to_str().unwrap(), &attempts]))
         })
         .collect();
     let mut random = u64::from(std::process::id()) << 20 | 1;
@@ -376,17 +314,13 @@ fn removals_racing_claims_by_many_processes_never_let_two_claimers_win_at_once()
             match process.child.try_wait().unwrap() {
                 None => running += 1,
                 Some(status) if status.success() => {}
-                Some(status) => panic!(
-                    "a claimer ended with {status}, saying {:?}, after {removals:?}",
-                    process.line()
-                ),
+                Some(status) => {
+                    panic!("a claimer ended with {status}, saying {:?}, after {removals:?}", process.line())
+                }
             }
         }
     }
-    let tallies: Vec<Contended> = claimers
-        .iter_mut()
-        .map(|process| Contended::parse(&process.line()))
-        .collect();
+    let tallies: Vec<Contended> = claimers.iter_mut().map(|process| Contended::parse(&process.line())).collect();
     eprintln!("{removals:?}, claimers: {tallies:?}");
     for tally in &tallies {
         assert_eq!(tally.won + tally.lost + tally.blocked, ATTEMPTS, "{tally:?}");

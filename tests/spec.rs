@@ -22,10 +22,7 @@ struct Instance {
 impl Instance {
     fn new(label: &str) -> Instance {
         let name = unique_name(label);
-        Instance {
-            config: Config::new("/var/tmp", name.as_str()),
-            name,
-        }
+        Instance { config: Config::new("/var/tmp", name.as_str()), name }
     }
 
     fn env(&self) -> [(&str, &str); 1] {
@@ -50,11 +47,7 @@ impl Instance {
     fn stop(&self, child: &mut Running, signal: i32) -> &'static str {
         let status = child.stop(signal);
         assert_eq!(status.signal(), Some(signal), "the child should die of the signal");
-        if self.path("nuts").exists() {
-            "Error: pid file was not removed"
-        } else {
-            "Stopped successfully"
-        }
+        if self.path("nuts").exists() { "Error: pid file was not removed" } else { "Stopped successfully" }
     }
 }
 
@@ -70,18 +63,10 @@ impl Drop for Instance {
 fn default_path_is_in_var_tmp_named_after_the_configured_instance() {
     let instance = Instance::new("path");
     let output = claimer(&instance.env(), &["path", "nuts"]).output().unwrap();
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap().trim_end(),
-        format!("/var/tmp/{}-nuts.pid", instance.name)
-    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap().trim_end(), format!("/var/tmp/{}-nuts.pid", instance.name));
     // Deployments of the original module name their instance with LPCONFIG.
-    let output = claimer(&[("LPCONFIG", "lp-staging")], &["path", "nuts"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap().trim_end(),
-        "/var/tmp/lp-staging-nuts.pid"
-    );
+    let output = claimer(&[("LPCONFIG", "lp-staging")], &["path", "nuts"]).output().unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap().trim_end(), "/var/tmp/lp-staging-nuts.pid");
 }
 
 #[test]
@@ -95,18 +80,13 @@ fn own_config_instance_gives_its_own_path() {
             "blah"
         }
     }
-    assert_eq!(
-        pidfile_path_with("beans", &MyConfig).unwrap(),
-        PathBuf::from("/var/tmp/blah-beans.pid")
-    );
+    assert_eq!(pidfile_path_with("beans", &MyConfig).unwrap(), PathBuf::from("/var/tmp/blah-beans.pid"));
 }
 
 #[test]
 fn child_writes_its_pid_and_the_file_is_gone_after_normal_exit() {
     let instance = Instance::new("normal-exit");
-    let status = claimer(&instance.env(), &["make", "nuts", "check-content", "nuts"])
-        .status()
-        .unwrap();
+    let status = claimer(&instance.env(), &["make", "nuts", "check-content", "nuts"]).status().unwrap();
     assert_eq!(status.code(), Some(1), "the pidfile should hold the child's pid");
     assert!(!instance.path("nuts").exists());
 }
@@ -134,27 +114,17 @@ fn second_claim_fails_with_the_spec_message_and_leaves_signal_handlers_alone() {
     let error = pidfiles::make_pidfile_with("nuts", &instance.config).unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!(
-            "PID file /var/tmp/{}-nuts.pid already exists. Already running?",
-            instance.name
-        )
+        format!("PID file /var/tmp/{}-nuts.pid already exists. Already running?", instance.name)
     );
 
     // Rivals in processes of their own, so that their dispositions are theirs: one with both signals at their
     // defaults, one ignoring SIGINT as a shell's background job does.
-    let rival = claimer(&instance.env(), &["signals", "make", "nuts", "signals"])
-        .output()
-        .unwrap();
+    let rival = claimer(&instance.env(), &["signals", "make", "nuts", "signals"]).output().unwrap();
     assert_eq!(
         String::from_utf8(rival.stdout).unwrap(),
         format!("SIGINT=default SIGTERM=default\n{lost}\nSIGINT=default SIGTERM=default\n")
     );
-    let rival = claimer(
-        &instance.env(),
-        &["ignore-sigint", "signals", "make", "nuts", "signals"],
-    )
-    .output()
-    .unwrap();
+    let rival = claimer(&instance.env(), &["ignore-sigint", "signals", "make", "nuts", "signals"]).output().unwrap();
     assert_eq!(
         String::from_utf8(rival.stdout).unwrap(),
         format!("SIGINT=ignore SIGTERM=default\n{lost}\nSIGINT=ignore SIGTERM=default\n")
@@ -167,11 +137,7 @@ fn second_claim_fails_with_the_spec_message_and_leaves_signal_handlers_alone() {
 fn successful_claim_installs_handlers_but_keeps_an_ignored_sigint_ignored() {
     // The control for the test above: a claim that succeeds does change the dispositions it reports.
     let instance = Instance::new("dispositions");
-    let output = claimer(
-        &instance.env(),
-        &["ignore-sigint", "make", "beans", "signals", "exit", "0"],
-    )
-    .output();
+    let output = claimer(&instance.env(), &["ignore-sigint", "make", "beans", "signals", "exit", "0"]).output();
     let output = output.unwrap();
     let out = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
@@ -179,10 +145,7 @@ fn successful_claim_installs_handlers_but_keeps_an_ignored_sigint_ignored() {
     assert!(lines[0].starts_with("won "), "{out}");
     assert!(lines[1].starts_with("SIGINT=ignore SIGTERM=handler@"), "{out}");
     assert_eq!(output.status.code(), Some(0));
-    assert!(
-        !instance.path("beans").exists(),
-        "exit(0) should have removed the pidfile"
-    );
+    assert!(!instance.path("beans").exists(), "exit(0) should have removed the pidfile");
 }
 
 #[test]
@@ -190,10 +153,7 @@ fn file_left_by_sigkill_stays_and_the_next_start_takes_over() {
     let instance = Instance::new("sigkill");
     let mut stale = instance.start_process();
     let error = pidfiles::make_pidfile_with("nuts", &instance.config).unwrap_err();
-    assert!(
-        matches!(error, Error::AlreadyRunning { pid: Some(pid), .. } if pid == stale.pid()),
-        "{error}"
-    );
+    assert!(matches!(error, Error::AlreadyRunning { pid: Some(pid), .. } if pid == stale.pid()), "{error}");
     assert_eq!(instance.stop(&mut stale, SIGKILL), "Error: pid file was not removed");
 
     let mut fresh = instance.start_process();
@@ -255,9 +215,7 @@ fn remove_pidfile_leaves_a_file_holding_another_pid() {
     let path = instance.path("legumes");
     let _cleanup = RemoveOnDrop(path.clone());
     std::fs::write(&path, "4000000\n").unwrap();
-    let output = claimer(&instance.env(), &["remove", "legumes", "exists", "legumes"])
-        .output()
-        .unwrap();
+    let output = claimer(&instance.env(), &["remove", "legumes", "exists", "legumes"]).output().unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), "exists\n");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "4000000\n");
 }

@@ -36,18 +36,7 @@ fn one_claim_and_release_without_signal_handlers_makes_at_most_nine_system_calls
         // Debug builds of std check that a descriptor is still open before closing it; release builds do not.
         .filter(|line| !(cfg!(debug_assertions) && line.contains("F_GETFD")))
         .collect();
-    assert!(
-        calls.iter().any(|line| line.contains("flock(")),
-        "the trace does not hold the cycle:\n{trace}"
-    );
-    assert!(
-        calls.iter().any(|line| line.contains("unlink")),
-        "the trace does not hold the release:\n{trace}"
-    );
-    assert!(
-        calls.len() <= MOST,
-        "{} system calls, more than {MOST}:\n{}",
-        calls.len(),
-        calls.join("\n")
-    );
+    assert!(calls.iter().any(|line| line.contains("flock(")), "the trace does not hold the cycle:\n{trace}");
+    assert!(calls.iter().any(|line| line.contains("unlink")), "the trace does not hold the release:\n{trace}");
+    assert!(calls.len() <= MOST, "{} system calls, more than {MOST}:\n{}", calls.len(), calls.join("\n"));
 }

@@ -21,22 +21,12 @@ fn live_process_that_started_before_the_file_was_written_is_running() {
     std::thread::sleep(Duration::from_millis(30));
     std::fs::write(&path, format!("{}\n", service.pid())).unwrap();
 
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Running {
-            pid: Some(service.pid()),
-            locked: false
-        }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: Some(service.pid()), locked: false });
     match PidFile::acquire(&path) {
         Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(service.pid())),
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", service.pid()),
-        "the file was touched"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", service.pid()), "the file was touched");
 }
 
 #[test]
@@ -49,22 +39,11 @@ fn pid_reused_by_a_process_started_after_the_file_was_written_is_stale() {
     // As if the file had been written an hour ago, by a process long gone whose pid `sleep` now has.
     common::backdate_an_hour(&path);
 
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Stale {
-            pid: Some(unrelated.pid())
-        }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(unrelated.pid()) });
     let guard = PidFile::acquire(&path).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
     drop(guard);
-    assert!(
-        common::process_lives(unrelated.pid()),
-        "the unrelated process must be left alone"
-    );
+    assert!(common::process_lives(unrelated.pid()), "the unrelated process must be left alone");
 }
 
 #[test]
@@ -100,13 +79,7 @@ fn original_modules_file_format_is_read_and_honoured() {
     python.stdout.take().unwrap().read_exact(&mut ready).unwrap();
     let pid = python.id();
     assert_eq!(pidfiles::get_pid_with("svc", &config).unwrap(), Some(pid));
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Running {
-            pid: Some(pid),
-            locked: false
-        }
-    );
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: Some(pid), locked: false });
     assert!(matches!(
         pidfiles::make_pidfile_with("svc", &config),
         Err(Error::AlreadyRunning { pid: Some(found), .. }) if found == pid
@@ -131,11 +104,7 @@ fn file_of_another_user_naming_a_live_pid_is_not_believed_and_is_replaced_not_wr
 
     assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(1) });
     let guard = PidFile::acquire(&path).unwrap();
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().uid(),
-        0,
-        "the claim should create a file of its own"
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0, "the claim should create a file of its own");
     let mut old = String::new();
     (&planted).read_to_string(&mut old).unwrap();
     assert_eq!(old, "1\n", "the planted file was written into");
@@ -149,16 +118,7 @@ fn root_owned_file_naming_a_live_pid_is_believed() {
     let config = Config::new(dir.path(), "init");
     let path = pidfile_path_with("svc", &config).unwrap();
     std::fs::write(&path, "1\n").unwrap();
-    assert_eq!(
-        status_with("svc", &config).unwrap(),
-        Status::Running {
-            pid: Some(1),
-            locked: false
-        }
-    );
-    assert!(matches!(
-        PidFile::acquire(&path),
-        Err(Error::AlreadyRunning { pid: Some(1), .. })
-    ));
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: Some(1), locked: false });
+    assert!(matches!(PidFile::acquire(&path), Err(Error::AlreadyRunning { pid: Some(1), .. })));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
 }

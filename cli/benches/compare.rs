@@ -27,10 +27,9 @@ fn main() {
     println!("Claim + release cycle (median of {SAMPLES} samples of {CYCLES} cycles, ns per cycle)\n");
     println!("| file system | ours | libbsd | minimal C | ours / minimal C | ours / libbsd |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (label, base) in [
-        ("tmpfs (/dev/shm)", PathBuf::from("/dev/shm")),
-        ("disk (/var/tmp)", PathBuf::from("/var/tmp")),
-    ] {
+    for (label, base) in
+        [("tmpfs (/dev/shm)", PathBuf::from("/dev/shm")), ("disk (/var/tmp)", PathBuf::from("/var/tmp"))]
+    {
         // Straight in the directory, as pidfiles are kept: a directory of ours inside a shared one (a temporary
         // directory in /dev/shm) would have its way walked again at every claim.
         let path = base.join(format!("pidfiles-bench-{}.pid", std::process::id()));
@@ -61,19 +60,9 @@ fn main() {
     println!("\nChecking a running service, as a whole process (median of {RUNS} runs, microseconds per run)\n");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("bench-svc.pid");
-    let _held = PidFile::builder()
-        .signal_handlers(false)
-        .acquire(&path)
-        .expect("claim the pidfile to check");
-    let ours = [
-        env!("CARGO_BIN_EXE_pidfile"),
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--instance",
-        "bench",
-        "status",
-        "svc",
-    ];
+    let _held = PidFile::builder().signal_handlers(false).acquire(&path).expect("claim the pidfile to check");
+    let ours =
+        [env!("CARGO_BIN_EXE_pidfile"), "--dir", dir.path().to_str().unwrap(), "--instance", "bench", "status", "svc"];
     // The documented install: a musl build, statically linked. Then a statically linked glibc build, and the
     // default, dynamically linked one that `cargo build` makes.
     let musl_binary = build_for("x86_64-unknown-linux-musl", None);
@@ -107,11 +96,7 @@ fn main() {
     println!("| command | µs | installed `pidfile status` / this | dynamic `pidfile status` / this |");
     println!("|---|---:|---:|---:|");
     for ((name, _), time) in contenders.iter().zip(&medians) {
-        println!(
-            "| {name} | {time:.0} | {:.2}x | {:.2}x |",
-            medians[0] / time,
-            medians[2] / time
-        );
+        println!("| {name} | {time:.0} | {:.2}x | {:.2}x |", medians[0] / time, medians[2] / time);
     }
 }
 
@@ -126,21 +111,9 @@ fn our_cycles(path: &Path) -> f64 {
 }
 
 fn peer_cycles(peer: &Path, mode: &str, path: &Path) -> f64 {
-    let output = Command::new(peer)
-        .arg(mode)
-        .arg(CYCLES.to_string())
-        .arg(path)
-        .output()
-        .expect("run the C peer");
-    assert!(
-        output.status.success(),
-        "{mode}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("nanoseconds per cycle")
+    let output = Command::new(peer).arg(mode).arg(CYCLES.to_string()).arg(path).output().expect("run the C peer");
+    assert!(output.status.success(), "{mode}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("nanoseconds per cycle")
 }
 
 /// Microseconds for one run of a command, from spawn to exit.
@@ -176,26 +149,14 @@ fn build_for(target: &str, rustflags: Option<&str>) -> PathBuf {
     eprintln!("building the pidfile command for {target} (once; later runs reuse it)...");
     let mut build = Command::new(cargo);
     build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "pidfiles-cli",
-            "--target",
-            target,
-            "--target-dir",
-        ])
+        .args(["build", "--quiet", "--release", "-p", "pidfiles-cli", "--target", target, "--target-dir"])
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if let Some(rustflags) = rustflags {
         build.env("RUSTFLAGS", rustflags);
     }
     let status = build.status().expect("run cargo build");
-    assert!(
-        status.success(),
-        "the build for {target} failed (is the target installed? rustup target add {target})"
-    );
+    assert!(status.success(), "the build for {target} failed (is the target installed? rustup target add {target})");
     target_dir.join(target).join("release").join("pidfile")
 }
 

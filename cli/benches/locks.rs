@@ -74,11 +74,7 @@ fn measure() {
     let dir = pid_dir.path().to_str().unwrap();
     let check = |service: &'static str| ["--dir", dir, "--instance", "bench", "status", service];
     // (arguments, exit status, state in --json)
-    let cases = [
-        (check("running"), 0, "running"),
-        (check("stale"), 1, "stale"),
-        (check("foreign"), 4, "unknown"),
-    ];
+    let cases = [(check("running"), 0, "running"), (check("stale"), 1, "stale"), (check("foreign"), 4, "unknown")];
 
     let mut holders = Holders::start(locks_dir.path());
     let mut times: Vec<[Vec<f64>; CONTENDERS]> = COUNTS.iter().map(|_| Default::default()).collect();
@@ -89,10 +85,7 @@ fn measure() {
             let count = COUNTS[which];
             holders.hold(count);
             let entries = std::fs::read_to_string("/proc/locks").unwrap().lines().count();
-            assert!(
-                entries >= count,
-                "{entries} entries in /proc/locks, {count} expected at least"
-            );
+            assert!(entries >= count, "{entries} entries in /proc/locks, {count} expected at least");
             if block == 0 {
                 table_entries[which] = entries;
                 // Each check says what it should before it is timed: its state, and who holds the file.
@@ -105,11 +98,7 @@ fn measure() {
                 assert_eq!(report["holder"]["pid"], foreign.pid(), "{report}");
             }
             for round in 0..ROUNDS {
-                let mut turns: Vec<usize> = if round % SLOW_EVERY == 0 {
-                    vec![0, 1, 2, 3]
-                } else {
-                    vec![0, 1]
-                };
+                let mut turns: Vec<usize> = if round % SLOW_EVERY == 0 { vec![0, 1, 2, 3] } else { vec![0, 1] };
                 // Alternate who goes first, so that no contender always follows the same one.
                 let len = turns.len();
                 turns.rotate_left((round + block) % len);
@@ -176,10 +165,8 @@ fn measure_descriptors(dir: &Path) -> Vec<f64> {
         })
         .collect();
     let dir = dir.to_str().unwrap();
-    let args: Vec<[&str; 6]> = services
-        .iter()
-        .map(|(name, _)| ["--dir", dir, "--instance", "bench", "status", name.as_str()])
-        .collect();
+    let args: Vec<[&str; 6]> =
+        services.iter().map(|(name, _)| ["--dir", dir, "--instance", "bench", "status", name.as_str()]).collect();
     for (argv, (_, helper)) in args.iter().zip(&services) {
         let report = status_json(argv);
         assert_eq!(report["state"], "running", "{report}");
@@ -258,12 +245,7 @@ impl Holders {
                 (files, Helper::spawn(&["hold-files", dir, &first, &end]))
             })
             .collect();
-        Holders(
-            starting
-                .into_iter()
-                .map(|(files, helper)| (files, helper.ready()))
-                .collect(),
-        )
+        Holders(starting.into_iter().map(|(files, helper)| (files, helper.ready())).collect())
     }
 
     /// Makes the first holders lock all their files, `count` in all, and the others unlock theirs.
@@ -302,9 +284,7 @@ impl Helper {
 
     fn expect_line(&mut self, expected: &str) {
         let mut line = String::new();
-        self.lines
-            .read_line(&mut line)
-            .expect("read a holding process's output");
+        self.lines.read_line(&mut line).expect("read a holding process's output");
         assert_eq!(line.trim_end(), expected, "a holding process failed");
     }
 
@@ -321,10 +301,7 @@ impl Helper {
     /// Sends it a one-byte command.
     fn tell(&mut self, command: u8) {
         let stdin = self.child.stdin.as_mut().unwrap();
-        stdin
-            .write_all(&[command])
-            .and_then(|()| stdin.flush())
-            .expect("command a holding process");
+        stdin.write_all(&[command]).and_then(|()| stdin.flush()).expect("command a holding process");
     }
 
     fn pid(&self) -> u32 {
@@ -342,9 +319,7 @@ impl Drop for Helper {
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .expect("write to the measuring process");
+    writeln!(out, "{line}").and_then(|()| out.flush()).expect("write to the measuring process");
 }
 
 fn ready_then_wait_for_stdin_to_close() {
@@ -380,14 +355,8 @@ fn allow_descriptors(count: usize) {
     let limit = rustix::process::getrlimit(Resource::Nofile);
     if limit.current.is_some_and(|current| current < needed) {
         let maximum = limit.maximum.map(|maximum| maximum.max(needed));
-        rustix::process::setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(needed),
-                maximum,
-            },
-        )
-        .expect("raise RLIMIT_NOFILE");
+        rustix::process::setrlimit(Resource::Nofile, Rlimit { current: Some(needed), maximum })
+            .expect("raise RLIMIT_NOFILE");
     }
 }
 
@@ -395,13 +364,8 @@ fn allow_descriptors(count: usize) {
 /// `extra` more descriptors (of `/dev/null`), as a service opens its connections.
 fn hold_pidfile(path: &Path, extra: usize) {
     allow_descriptors(extra);
-    let guard = PidFile::builder()
-        .signal_handlers(false)
-        .acquire(path)
-        .expect("claim the service's pidfile");
-    let open: Vec<File> = (0..extra)
-        .map(|_| File::open("/dev/null").expect("open /dev/null"))
-        .collect();
+    let guard = PidFile::builder().signal_handlers(false).acquire(path).expect("claim the service's pidfile");
+    let open: Vec<File> = (0..extra).map(|_| File::open("/dev/null").expect("open /dev/null")).collect();
     ready_then_wait_for_stdin_to_close();
     drop(open);
     drop(guard);
@@ -410,11 +374,7 @@ fn hold_pidfile(path: &Path, extra: usize) {
 /// Holding mode: takes the exclusive lock of the existing file at `path` through a descriptor open for writing,
 /// as a service holds its pidfile, without writing its pid there.
 fn hold_lock(path: &Path) {
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("open the file to lock");
+    let file = File::options().read(true).write(true).open(path).expect("open the file to lock");
     rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).expect("lock the file");
     ready_then_wait_for_stdin_to_close();
     drop(file);

@@ -18,21 +18,14 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
+        Failure { code, message: message.into() }
     }
 }
 
 impl From<Error> for Failure {
     /// A library error: a usage error for a bad name, a plain failure (1) otherwise.
     fn from(error: Error) -> Failure {
-        let code = if matches!(error, Error::InvalidName { .. }) {
-            USAGE
-        } else {
-            1
-        };
+        let code = if matches!(error, Error::InvalidName { .. }) { USAGE } else { 1 };
         Failure::new(code, error.to_string())
     }
 }
@@ -77,9 +70,7 @@ impl Settings {
 
 /// Parses a duration such as `500ms`, `20s`, `2m`, `1h` or `1.5s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let seconds_per_unit = match unit {
         "ms" => 0.001,
@@ -87,9 +78,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60.0,
         "h" => 3600.0,
         _ => {
-            return Err(format!(
-                "invalid duration {text:?}: use a number with ms, s, m or h, such as 500ms or 20s"
-            ));
+            return Err(format!("invalid duration {text:?}: use a number with ms, s, m or h, such as 500ms or 20s"));
         }
     };
     let number: f64 = number
@@ -107,21 +96,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_signal(text: &str) -> Result<i32, String> {
     let unknown = || format!("unknown signal {text:?}: give a name such as TERM or a number such as 15");
     if let Ok(number) = text.parse::<i32>() {
-        return if (1..=64).contains(&number) && number != 32 && number != 33 {
-            Ok(number)
-        } else {
-            Err(unknown())
-        };
+        return if (1..=64).contains(&number) && number != 32 && number != 33 { Ok(number) } else { Err(unknown()) };
     }
     let upper = text.to_ascii_uppercase();
-    let wanted = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    (1..32)
-        .find(|&number| signal_hook::low_level::signal_name(number) == Some(wanted.as_str()))
-        .ok_or_else(unknown)
+    let wanted = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    (1..32).find(|&number| signal_hook::low_level::signal_name(number) == Some(wanted.as_str())).ok_or_else(unknown)
 }
 
 /// The name of a signal, such as `SIGTERM`, for messages.
@@ -146,11 +125,7 @@ pub fn rfc3339(time: SystemTime) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -177,17 +152,7 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in [
-            "",
-            "s",
-            "-1s",
-            "10x",
-            "1..2s",
-            "ms5",
-            "10000000000000000000s",
-            "2562047788015216h",
-            "876001h",
-        ] {
+        for bad in ["", "s", "-1s", "10x", "1..2s", "ms5", "10000000000000000000s", "2562047788015216h", "876001h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
@@ -208,13 +173,7 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_556_632)),
-            "2026-11-24T21:43:52Z"
-        );
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_556_632)), "2026-11-24T21:43:52Z");
     }
 }

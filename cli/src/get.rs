@@ -22,23 +22,20 @@ pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
                 println!("{pid}");
                 Ok(0)
             }
-            Some(why) => Err(Failure::new(
-                UNREADABLE,
-                format!("{} {why}: its pid ({pid}) is not to be trusted", path.display()),
-            )),
+            Some(why) => {
+                Err(Failure::new(UNREADABLE, format!("{} {why}: its pid ({pid}) is not to be trusted", path.display())))
+            }
         },
         Ok(Status::NotRunning) => {
             settings.say(&format!("no pidfile at {}", path.display()));
             Ok(1)
         }
-        Ok(Status::Running { pid: None, .. }) => Err(Failure::new(
-            UNREADABLE,
-            format!("{} is locked by its service but holds no pid yet", path.display()),
-        )),
-        Ok(Status::Stale { pid: None }) => Err(Failure::new(
-            UNREADABLE,
-            format!("{} is empty: it holds no pid", path.display()),
-        )),
+        Ok(Status::Running { pid: None, .. }) => {
+            Err(Failure::new(UNREADABLE, format!("{} is locked by its service but holds no pid yet", path.display())))
+        }
+        Ok(Status::Stale { pid: None }) => {
+            Err(Failure::new(UNREADABLE, format!("{} is empty: it holds no pid", path.display())))
+        }
         Ok(Status::Unproven { holder, doubt, .. }) => {
             let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
             Err(Failure::new(

@@ -48,20 +48,9 @@ fn split_name(name: &str, instance: Option<&str>) -> Option<(String, String)> {
 fn table(reports: &[Report], with_instance: bool) -> String {
     let mut out = String::new();
     let instance_column = |instance: &str| {
-        if with_instance {
-            format!("{instance:<16} ")
-        } else {
-            String::new()
-        }
+        if with_instance { format!("{instance:<16} ") } else { String::new() }
     };
-    let _ = writeln!(
-        out,
-        "{}{:<24} {:>8} {:<12} SINCE",
-        instance_column("INSTANCE"),
-        "SERVICE",
-        "PID",
-        "STATE"
-    );
+    let _ = writeln!(out, "{}{:<24} {:>8} {:<12} SINCE", instance_column("INSTANCE"), "SERVICE", "PID", "STATE");
     for report in reports {
         let pid = report.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string());
         let _ = writeln!(
@@ -81,29 +70,14 @@ fn table(reports: &[Report], with_instance: bool) -> String {
 fn exposition(reports: &[Report]) -> String {
     let mut out = String::new();
     let labels = |report: &Report| {
-        format!(
-            "instance=\"{}\",service=\"{}\"",
-            escape_label(&report.instance),
-            escape_label(&report.service)
-        )
+        format!("instance=\"{}\",service=\"{}\"", escape_label(&report.instance), escape_label(&report.service))
     };
-    let _ = writeln!(
-        out,
-        "# HELP pidfile_up Whether the service runs (1) or not (0), by its pidfile."
-    );
+    let _ = writeln!(out, "# HELP pidfile_up Whether the service runs (1) or not (0), by its pidfile.");
     let _ = writeln!(out, "# TYPE pidfile_up gauge");
     for report in reports {
-        let _ = writeln!(
-            out,
-            "pidfile_up{{{}}} {}",
-            labels(report),
-            u8::from(report.state == "running")
-        );
+        let _ = writeln!(out, "pidfile_up{{{}}} {}", labels(report), u8::from(report.state == "running"));
     }
-    let _ = writeln!(
-        out,
-        "# HELP pidfile_locked Whether a lock held on the pidfile proves the service runs."
-    );
+    let _ = writeln!(out, "# HELP pidfile_locked Whether a lock held on the pidfile proves the service runs.");
     let _ = writeln!(out, "# TYPE pidfile_locked gauge");
     for report in reports {
         let _ = writeln!(out, "pidfile_locked{{{}}} {}", labels(report), u8::from(report.locked));
@@ -114,12 +88,7 @@ fn exposition(reports: &[Report]) -> String {
     );
     let _ = writeln!(out, "# TYPE pidfile_unknown gauge");
     for report in reports {
-        let _ = writeln!(
-            out,
-            "pidfile_unknown{{{}}} {}",
-            labels(report),
-            u8::from(report.state == "unknown")
-        );
+        let _ = writeln!(out, "pidfile_unknown{{{}}} {}", labels(report), u8::from(report.state == "unknown"));
     }
     let _ = writeln!(out, "# HELP pidfile_pid The process id the pidfile names.");
     let _ = writeln!(out, "# TYPE pidfile_pid gauge");
@@ -152,14 +121,8 @@ mod tests {
 
     #[test]
     fn file_names_split_into_instance_and_service() {
-        assert_eq!(
-            split_name("prod-web.pid", Some("prod")),
-            Some(("prod".into(), "web".into()))
-        );
-        assert_eq!(
-            split_name("prod-web-1.pid", Some("prod")),
-            Some(("prod".into(), "web-1".into()))
-        );
+        assert_eq!(split_name("prod-web.pid", Some("prod")), Some(("prod".into(), "web".into())));
+        assert_eq!(split_name("prod-web-1.pid", Some("prod")), Some(("prod".into(), "web-1".into())));
         assert_eq!(split_name("production-web.pid", Some("prod")), None);
         assert_eq!(split_name("prod-.pid", Some("prod")), None);
         assert_eq!(split_name("prod-web.txt", Some("prod")), None);

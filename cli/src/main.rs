@@ -76,9 +76,7 @@ fn run(arguments: Vec<OsString>) -> u8 {
 /// of a `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
 fn parse_arguments(arguments: Vec<OsString>) -> Cli {
     let mut command = Cli::command();
-    let matches = command
-        .try_get_matches_from_mut(arguments)
-        .unwrap_or_else(|error| error.exit());
+    let matches = command.try_get_matches_from_mut(arguments).unwrap_or_else(|error| error.exit());
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut command).exit());
     std::mem::forget(matches);
     std::mem::forget(command);
@@ -92,19 +90,10 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Get { service } => get::run(&settings, &service),
         Command::Status { service, json } => status::run(&settings, &service, json),
         Command::Run { service, exec, command } => run::run(&settings, &service, exec, &command),
-        Command::Stop {
-            service,
-            signal,
-            timeout,
-            no_kill,
-        } => stop::run(&settings, &service, signal, timeout, no_kill),
+        Command::Stop { service, signal, timeout, no_kill } => stop::run(&settings, &service, signal, timeout, no_kill),
         Command::Wait { service, gone, timeout } => wait::run(&settings, &service, gone, timeout),
         Command::Remove { service } => remove::run(&settings, &service),
-        Command::List {
-            all_instances,
-            json,
-            prometheus,
-        } => list::run(&settings, all_instances, json, prometheus),
+        Command::List { all_instances, json, prometheus } => list::run(&settings, all_instances, json, prometheus),
     }
 }
 
@@ -119,11 +108,7 @@ mod tests {
 
     /// A C `argv`: the strings' pointers, then a null pointer.
     fn c_argv(strings: &[&CStr]) -> Vec<*const c_char> {
-        strings
-            .iter()
-            .map(|string| string.as_ptr())
-            .chain([std::ptr::null()])
-            .collect()
+        strings.iter().map(|string| string.as_ptr()).chain([std::ptr::null()]).collect()
     }
 
     #[test]
@@ -132,16 +117,10 @@ mod tests {
         let argv = c_argv(&strings);
         // SAFETY: `argv` holds four pointers to NUL-terminated strings that outlive the call, then a null pointer.
         let arguments = unsafe { arguments(4, argv.as_ptr()) };
-        let expected: Vec<OsString> = strings
-            .iter()
-            .map(|string| OsString::from_vec(string.to_bytes().to_vec()))
-            .collect();
+        let expected: Vec<OsString> =
+            strings.iter().map(|string| OsString::from_vec(string.to_bytes().to_vec())).collect();
         assert_eq!(arguments, expected);
-        assert_eq!(
-            arguments[2].as_encoded_bytes(),
-            b"caf\xe9",
-            "not valid UTF-8, and kept so"
-        );
+        assert_eq!(arguments[2].as_encoded_bytes(), b"caf\xe9", "not valid UTF-8, and kept so");
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
         Ok(guard) => guard,
         Err(Error::AlreadyRunning { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
-            return Err(Failure::new(
-                1,
-                format!("{service} is already running ({pid}); not starting {}", command[0]),
-            ));
+            return Err(Failure::new(1, format!("{service} is already running ({pid}); not starting {}", command[0])));
         }
         Err(error) => return Err(error.into()),
     };
@@ -57,9 +54,7 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
     settings.say(&format!("{service} runs {} as pid {child_pid}", command[0]));
 
     let forwarder = std::thread::spawn(move || forward(signals, pidfd));
-    let status = child
-        .wait()
-        .map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", command[0])));
+    let status = child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", command[0])));
     handle.close();
     let _ = forwarder.join();
     // Processes the command started may still hold the lock it inherited: removing the file would let a second
@@ -67,9 +62,7 @@ pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -
     // ending as well, say).
     if !release_after_grace(&mut guard)? {
         let holder = match pidfiles::status_at(&path) {
-            Ok(pidfiles::Status::Unproven {
-                holder: Some(holder), ..
-            }) => holder.to_string(),
+            Ok(pidfiles::Status::Unproven { holder: Some(holder), .. }) => holder.to_string(),
             _ => "a process".to_owned(),
         };
         eprintln!(
@@ -121,10 +114,6 @@ fn forward(mut signals: Signals, child: Option<std::os::fd::OwnedFd>) {
 
 /// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
 fn cannot_run(program: &str, error: &io::Error) -> Failure {
-    let code = if error.kind() == io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    };
+    let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
     Failure::new(code, format!("cannot run {program}: {error}"))
 }

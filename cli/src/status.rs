@@ -72,15 +72,9 @@ impl Report {
             // The file's pid is not reported: nothing shows that it runs the service.
             Ok(Status::Unproven { holder, doubt, .. }) => {
                 report.state = "unknown";
-                report.holder = holder.map(|holder| HolderReport {
-                    pid: holder.pid,
-                    uid: holder.uid,
-                });
+                report.holder = holder.map(|holder| HolderReport { pid: holder.pid, uid: holder.uid });
                 let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-                report.error = Some(format!(
-                    "{} is locked{by} {doubt}: no proof that {service} runs",
-                    path.display()
-                ));
+                report.error = Some(format!("{} is locked{by} {doubt}: no proof that {service} runs", path.display()));
             }
             Ok(Status::NotRunning) => (report.since, report.since_epoch) = (None, None),
             Err(error @ pidfiles::Error::InvalidName { .. }) => return Err(Failure::new(USAGE, error.to_string())),
@@ -101,25 +95,15 @@ impl Report {
 
     /// One line for people.
     pub fn sentence(&self) -> String {
-        let pid = self
-            .pid
-            .map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+        let pid = self.pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
         match self.state {
             "running" if self.locked => format!("{} is running ({pid}, pidfile locked)", self.service),
-            "running" => format!(
-                "{} is running ({pid}, pidfile not locked: written by a tool that does not lock)",
-                self.service
-            ),
-            "stale" => format!(
-                "{} is not running, but its pidfile {} remains ({pid})",
-                self.service, self.path
-            ),
+            "running" => {
+                format!("{} is running ({pid}, pidfile not locked: written by a tool that does not lock)", self.service)
+            }
+            "stale" => format!("{} is not running, but its pidfile {} remains ({pid})", self.service, self.path),
             "not_running" => format!("{} is not running", self.service),
-            _ => format!(
-                "{} is in an unknown state: {}",
-                self.service,
-                self.error.as_deref().unwrap_or("?")
-            ),
+            _ => format!("{} is in an unknown state: {}", self.service, self.error.as_deref().unwrap_or("?")),
         }
     }
 }
@@ -127,10 +111,7 @@ impl Report {
 pub fn run(settings: &Settings, service: &str, json: bool) -> Result<u8, Failure> {
     let report = Report::of(service, &settings.config)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|error| Failure::new(UNKNOWN, error.to_string()))?
-        );
+        println!("{}", serde_json::to_string(&report).map_err(|error| Failure::new(UNKNOWN, error.to_string()))?);
     } else if report.state == "unknown" {
         eprintln!("pidfile: {}", report.error.as_deref().unwrap_or("unknown state"));
     } else {

@@ -29,24 +29,15 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
         }
         Status::Unproven { holder, doubt, .. } => {
             let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-            return Err(Failure::new(
-                1,
-                format!("{} is locked{by} {doubt}: not signalling anything", path.display()),
-            ));
+            return Err(Failure::new(1, format!("{} is locked{by} {doubt}: not signalling anything", path.display())));
         }
         Status::Running { pid: None, .. } => {
             return Err(Failure::new(
                 1,
-                format!(
-                    "{} is locked but does not name a pid: not signalling anything",
-                    path.display()
-                ),
+                format!("{} is locked but does not name a pid: not signalling anything", path.display()),
             ));
         }
-        Status::Running {
-            pid: Some(pid),
-            locked: false,
-        } => {
+        Status::Running { pid: Some(pid), locked: false } => {
             return Err(Failure::new(
                 1,
                 format!(
@@ -55,16 +46,10 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
                 ),
             ));
         }
-        Status::Running {
-            pid: Some(pid),
-            locked: true,
-        } => pid,
+        Status::Running { pid: Some(pid), locked: true } => pid,
     };
     if pid == 1 || pid == std::process::id() {
-        return Err(Failure::new(
-            1,
-            format!("refusing to signal pid {pid}, named by {}", path.display()),
-        ));
+        return Err(Failure::new(1, format!("refusing to signal pid {pid}, named by {}", path.display())));
     }
     // The pidfd pins the process: if the pidfile still proves it the holder (or the holder's command) after the
     // pidfd was opened, the pidfd is that process, and a signal through it cannot reach a reused pid.
@@ -75,10 +60,7 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
             return remove_if_stale(settings, service, &path).map(|()| 0);
         }
         Err(error) => {
-            return Err(Failure::new(
-                1,
-                format!("cannot open a pidfd for pid {pid}: {error}; not signalling it"),
-            ));
+            return Err(Failure::new(1, format!("cannot open a pidfd for pid {pid}: {error}; not signalling it")));
         }
     };
     if !still_running(&path, pid) {
@@ -108,10 +90,7 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
         settings.say(&format!("{service} killed"));
         return Ok(0);
     }
-    Err(Failure::new(
-        1,
-        format!("{service} (pid {pid}) is still running after SIGKILL"),
-    ))
+    Err(Failure::new(1, format!("{service} (pid {pid}) is still running after SIGKILL")))
 }
 
 /// The process to signal, through a pidfd only: a plain `kill` by pid could reach a process that took the pid over.
@@ -132,10 +111,7 @@ impl Target {
         let signal = Signal::from_named_raw(signal).ok_or_else(|| Failure::new(2, format!("cannot send {name}")))?;
         match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(error) => Err(Failure::new(
-                1,
-                format!("cannot send {name} to pid {}: {error}", self.pid),
-            )),
+            Err(error) => Err(Failure::new(1, format!("cannot send {name} to pid {}: {error}", self.pid))),
         }
     }
 }
@@ -174,19 +150,14 @@ fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<()
         }
         Err(pidfiles::Error::InUse { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
-            settings.say(&format!(
-                "{service} has started again ({pid}): its pidfile is left to it"
-            ));
+            settings.say(&format!("{service} has started again ({pid}): its pidfile is left to it"));
             Ok(())
         }
         Err(pidfiles::Error::Blocked { holder, doubt, .. }) => {
             let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
             Err(Failure::new(
                 1,
-                format!(
-                    "{service} stopped, but {} is still locked{by} {doubt}: not removed",
-                    path.display()
-                ),
+                format!("{service} stopped, but {} is still locked{by} {doubt}: not removed", path.display()),
             ))
         }
         // A service's own directory, of another user: the service is stopped, and its leftover file is its user's

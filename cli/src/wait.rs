@@ -22,19 +22,13 @@ pub fn run(settings: &Settings, service: &str, gone: bool, timeout: Duration) ->
             matches!(status, Ok(Status::Running { .. }))
         };
         if reached {
-            settings.say(&format!(
-                "{service} is {}",
-                if gone { "not running" } else { "running" }
-            ));
+            settings.say(&format!("{service} is {}", if gone { "not running" } else { "running" }));
             return Ok(0);
         }
         let now = Instant::now();
         if now >= deadline {
             let wanted = if gone { "stop" } else { "start" };
-            return Err(Failure::new(
-                1,
-                format!("{service} did not {wanted} within {timeout:?}"),
-            ));
+            return Err(Failure::new(1, format!("{service} did not {wanted} within {timeout:?}")));
         }
         std::thread::sleep(POLL.min(deadline - now));
     }

@@ -55,12 +55,7 @@ impl Place {
 
 /// Runs the command with `--dir dir --instance t` and `args`, in a clean environment.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .env_clear()
-        .args(["--dir", dir.to_str().unwrap(), "--instance", "t"])
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(BIN).env_clear().args(["--dir", dir.to_str().unwrap(), "--instance", "t"]).args(args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -93,10 +88,7 @@ fn json(output: &Output) -> serde_json::Value {
 /// The value of the metric `name` of `service` in `list --prometheus` output.
 fn metric(exposition: &str, name: &str, service: &str) -> Option<String> {
     let prefix = format!("{name}{{instance=\"t\",service=\"{service}\"}} ");
-    exposition
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map(str::to_owned)
+    exposition.lines().find_map(|line| line.strip_prefix(&prefix)).map(str::to_owned)
 }
 
 #[test]
@@ -105,11 +97,7 @@ fn forged_read_only_lock_is_no_proof_and_stop_signals_nothing() {
     let path = place.path("web");
     let bystander = Bystander::start();
     stale_pidfile(&path, bystander.pid());
-    assert_eq!(
-        place.run(&["status", "web"]).status.code(),
-        Some(1),
-        "not stale to begin with"
-    );
+    assert_eq!(place.run(&["status", "web"]).status.code(), Some(1), "not stale to begin with");
 
     let mut forger = Forger::start(&path, "r", "", Lock::FlockExclusive);
     let message = refusal(&place.run(&["status", "web"]), 4, "status");
@@ -135,21 +123,9 @@ fn forged_read_only_lock_is_no_proof_and_stop_signals_nothing() {
     let output = place.run(&["list", "--prometheus"]);
     assert_eq!(output.status.code(), Some(0));
     let exposition = stdout(&output);
-    assert_eq!(
-        metric(&exposition, "pidfile_up", "web").as_deref(),
-        Some("0"),
-        "{exposition}"
-    );
-    assert_eq!(
-        metric(&exposition, "pidfile_unknown", "web").as_deref(),
-        Some("1"),
-        "{exposition}"
-    );
-    assert_eq!(
-        metric(&exposition, "pidfile_locked", "web").as_deref(),
-        Some("0"),
-        "{exposition}"
-    );
+    assert_eq!(metric(&exposition, "pidfile_up", "web").as_deref(), Some("0"), "{exposition}");
+    assert_eq!(metric(&exposition, "pidfile_unknown", "web").as_deref(), Some("1"), "{exposition}");
+    assert_eq!(metric(&exposition, "pidfile_locked", "web").as_deref(), Some("0"), "{exposition}");
 
     refusal(&place.run(&["get", "web"]), 4, "get");
     assert!(refusal(&place.run(&["remove", "web"]), 1, "remove").contains("user 65534"));
@@ -222,18 +198,11 @@ fn file_planted_and_locked_by_another_user_naming_pid_1_is_not_reported_running_
         "{message}"
     );
     let report = json(&place.run(&["status", "web", "--json"]));
-    assert_eq!(
-        (report["state"].as_str(), report["pid"].is_null()),
-        (Some("unknown"), true),
-        "{report}"
-    );
+    assert_eq!((report["state"].as_str(), report["pid"].is_null()), (Some("unknown"), true), "{report}");
     assert_eq!(report["holder"]["uid"], NOBODY);
 
     let message = refusal(&place.run_touch("web"), 1, "run");
-    assert!(
-        message.contains("user 65534") && !message.contains("already running"),
-        "{message}"
-    );
+    assert!(message.contains("user 65534") && !message.contains("already running"), "{message}");
     assert!(!place.marker().exists(), "run started its command");
     refusal(&place.run(&["stop", "web"]), 1, "stop");
     // `get` gives no pid that `status` would not stand behind.
@@ -246,10 +215,8 @@ fn file_planted_and_locked_by_another_user_naming_pid_1_is_not_reported_running_
 fn empty_files_planted_and_locked_by_another_user_are_not_exported_as_up() {
     let Some(place) = Place::new(0o1777) else { return };
     let services: Vec<String> = (0..10).map(|n| format!("empty{n}")).collect();
-    let _forgers: Vec<Forger> = services
-        .iter()
-        .map(|service| Forger::start(&place.path(service), "w", "", Lock::FlockExclusive))
-        .collect();
+    let _forgers: Vec<Forger> =
+        services.iter().map(|service| Forger::start(&place.path(service), "w", "", Lock::FlockExclusive)).collect();
 
     let output = place.run(&["list", "--prometheus"]);
     assert_eq!(output.status.code(), Some(0));
@@ -267,10 +234,7 @@ fn empty_files_planted_and_locked_by_another_user_are_not_exported_as_up() {
 fn file_planted_by_another_user_naming_its_own_locking_process_is_not_reported_running() {
     let Some(place) = Place::new(0o1777) else { return };
     let forger = Forger::start(&place.path("web"), "w", "{pid}\n", Lock::FlockExclusive);
-    assert_eq!(
-        std::fs::read_to_string(place.path("web")).unwrap(),
-        format!("{}\n", forger.pid())
-    );
+    assert_eq!(std::fs::read_to_string(place.path("web")).unwrap(), format!("{}\n", forger.pid()));
 
     let output = place.run(&["status", "web"]);
     assert_ne!(
@@ -280,11 +244,7 @@ fn file_planted_by_another_user_naming_its_own_locking_process_is_not_reported_r
         stdout(&output)
     );
     let exposition = stdout(&place.run(&["list", "--prometheus"]));
-    assert_eq!(
-        metric(&exposition, "pidfile_up", "web").as_deref(),
-        Some("0"),
-        "{exposition}"
-    );
+    assert_eq!(metric(&exposition, "pidfile_up", "web").as_deref(), Some("0"), "{exposition}");
 }
 
 /// A pid directory owned by `nobody`, inside a directory of root's.
@@ -351,16 +311,8 @@ fn stop_never_signals_an_unrelated_process_named_by_an_unlocked_pidfile() {
     let reused = Bystander::start();
     stale_pidfile(&place.path("reused"), reused.pid());
     let output = place.run(&["stop", "reused"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        process_lives(reused.pid()),
-        "stop signalled a process that reused the pid"
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(process_lives(reused.pid()), "stop signalled a process that reused the pid");
     assert!(!place.path("reused").exists(), "the stale pidfile was left");
 
     // The process started before the file was written: it may be what a tool that does not lock started, but
@@ -370,10 +322,7 @@ fn stop_never_signals_an_unrelated_process_named_by_an_unlocked_pidfile() {
     std::fs::write(place.path("unlocked"), format!("{}\n", unlocked.pid())).unwrap();
     let message = refusal(&place.run(&["stop", "unlocked"]), 1, "stop");
     assert!(message.contains("not signalling"), "{message}");
-    assert!(
-        process_lives(unlocked.pid()),
-        "stop signalled the pid of an unlocked file"
-    );
+    assert!(process_lives(unlocked.pid()), "stop signalled the pid of an unlocked file");
     assert!(place.path("unlocked").exists());
 }
 
@@ -403,14 +352,7 @@ fn get_does_not_hand_out_the_pid_of_a_stale_file_another_user_planted() {
     let Some(place) = Place::new(0o1777) else { return };
     let path = place.path("web");
     let planted = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-            "echo 1 > \"$0\"",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", "echo 1 > \"$0\""])
         .arg(&path)
         .status()
         .unwrap();
@@ -434,18 +376,8 @@ fn stop_stops_a_service_of_another_user_in_its_own_directory() {
     let dir = nobody_dir(&place);
     let mut service = Forger::start(&dir.join("t-web.pid"), "w", "{pid}\n", Lock::FlockExclusive);
     let status = run_in(&dir, &["status", "web"]);
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stderr));
     let output = run_in(&dir, &["stop", "web", "--timeout", "5s"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!service.lives(), "the service still runs");
 }

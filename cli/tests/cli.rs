@@ -22,17 +22,12 @@ struct Place {
 
 impl Place {
     fn new() -> Place {
-        Place {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Place { dir: tempfile::tempdir().unwrap() }
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        command
-            .env_clear()
-            .args(["--dir", self.dir.path().to_str().unwrap(), "--instance", "t"])
-            .args(args);
+        command.env_clear().args(["--dir", self.dir.path().to_str().unwrap(), "--instance", "t"]).args(args);
         command
     }
 
@@ -133,11 +128,7 @@ fn stderr(output: &Output) -> String {
 
 /// A shell command that says `ready`, then idles; `traps` are shell trap lines run first.
 fn idle(traps: &str) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("{traps} echo ready; while :; do sleep 0.02; done"),
-    ]
+    vec!["sh".into(), "-c".into(), format!("{traps} echo ready; while :; do sleep 0.02; done")]
 }
 
 fn strs(args: &[String]) -> Vec<&str> {
@@ -161,16 +152,9 @@ fn path_prints_the_pidfile_path() {
 fn global_options_override_the_environment_and_config_file() {
     let place = Place::new();
     let file = place.dir.path().join("conf.toml");
-    std::fs::write(
-        &file,
-        "instance_name = \"filed\"\n[canonical]\npid_dir = \"/srv/pids\"\n",
-    )
-    .unwrap();
-    let output = Command::new(BIN)
-        .env_clear()
-        .args(["--config", file.to_str().unwrap(), "path", "web"])
-        .output()
-        .unwrap();
+    std::fs::write(&file, "instance_name = \"filed\"\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
+    let output =
+        Command::new(BIN).env_clear().args(["--config", file.to_str().unwrap(), "path", "web"]).output().unwrap();
     assert_eq!(stdout(&output), "/srv/pids/filed-web.pid\n");
     let output = Command::new(BIN)
         .env_clear()
@@ -181,17 +165,11 @@ fn global_options_override_the_environment_and_config_file() {
     assert_eq!(stdout(&output), "/d/env-web.pid\n");
     let broken = place.dir.path().join("broken.toml");
     std::fs::write(&broken, "pid_dir = [\n").unwrap();
-    let output = Command::new(BIN)
-        .env_clear()
-        .args(["--config", broken.to_str().unwrap(), "path", "web"])
-        .output()
-        .unwrap();
+    let output =
+        Command::new(BIN).env_clear().args(["--config", broken.to_str().unwrap(), "path", "web"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(
-        message.starts_with("pidfile: configuration file ") && message.contains("line 1"),
-        "{message}"
-    );
+    assert!(message.starts_with("pidfile: configuration file ") && message.contains("line 1"), "{message}");
     assert_eq!(message.lines().count(), 1);
 }
 
@@ -216,10 +194,7 @@ fn status_uses_the_lsb_codes() {
     let service = place.start("web", &[], &strs(&idle("")));
     let output = place.run(&["status", "web"]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(
-        stdout(&output),
-        format!("web is running (pid {}, pidfile locked)\n", service.pid)
-    );
+    assert_eq!(stdout(&output), format!("web is running (pid {}, pidfile locked)\n", service.pid));
     drop(service);
     write(&place.path("stale"), "4000000\n", 0o644);
     assert_eq!(place.run(&["status", "stale"]).status.code(), Some(1));
@@ -243,32 +218,21 @@ fn status_json_describes_the_service_field_by_field() {
     assert_eq!(report["state"], "running");
     assert_eq!(report["locked"], true);
     let since = report["since"].as_str().unwrap();
-    assert!(
-        since.len() == 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T',
-        "{since}"
-    );
+    assert!(since.len() == 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T', "{since}");
     service.stop();
 
     let output = place.run(&["status", "web", "--json"]);
     assert_eq!(output.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(
-        (
-            report["state"].as_str(),
-            report["pid"].is_null(),
-            report["since"].is_null()
-        ),
+        (report["state"].as_str(), report["pid"].is_null(), report["since"].is_null()),
         (Some("not_running"), true, true)
     );
 
     write(&place.path("web"), "4000000\n", 0o644);
     let report: serde_json::Value = serde_json::from_str(&stdout(&place.run(&["status", "web", "--json"]))).unwrap();
     assert_eq!(
-        (
-            report["state"].as_str(),
-            report["pid"].as_u64(),
-            report["locked"].as_bool()
-        ),
+        (report["state"].as_str(), report["pid"].as_u64(), report["locked"].as_bool()),
         (Some("stale"), Some(4_000_000), Some(false))
     );
 
@@ -283,14 +247,7 @@ fn status_json_describes_the_service_field_by_field() {
 #[test]
 fn run_forwards_each_signal_and_exits_with_the_commands_status() {
     let place = Place::new();
-    for (number, name) in [
-        (2, "INT"),
-        (15, "TERM"),
-        (1, "HUP"),
-        (3, "QUIT"),
-        (10, "USR1"),
-        (12, "USR2"),
-    ] {
+    for (number, name) in [(2, "INT"), (15, "TERM"), (1, "HUP"), (3, "QUIT"), (10, "USR1"), (12, "USR2")] {
         let traps = format!("trap 'echo got {name}; exit {number}' {name};");
         let mut service = place.start("fwd", &[], &strs(&idle(&traps)));
         service.signal(number);
@@ -303,17 +260,8 @@ fn run_forwards_each_signal_and_exits_with_the_commands_status() {
 #[test]
 fn run_returns_the_exit_code_or_128_plus_the_signal() {
     let place = Place::new();
-    assert_eq!(
-        place.run(&["run", "code", "--", "sh", "-c", "exit 5"]).status.code(),
-        Some(5)
-    );
-    assert_eq!(
-        place
-            .run(&["run", "code", "--", "sh", "-c", "kill -KILL $$"])
-            .status
-            .code(),
-        Some(137)
-    );
+    assert_eq!(place.run(&["run", "code", "--", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    assert_eq!(place.run(&["run", "code", "--", "sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
     assert!(!place.path("code").exists());
     let output = place.run(&["run", "code", "--", "/nonexistent/program"]);
     assert_eq!(output.status.code(), Some(127));
@@ -343,13 +291,7 @@ fn run_refuses_while_running_and_does_not_start_the_command() {
     let marker = place.dir.path().join("started");
     let output = place.run(&["run", "web", "--", "touch", marker.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        stderr(&output),
-        format!(
-            "pidfile: web is already running (pid {}); not starting touch\n",
-            service.pid
-        )
-    );
+    assert_eq!(stderr(&output), format!("pidfile: web is already running (pid {}); not starting touch\n", service.pid));
     assert!(!marker.exists());
 }
 
@@ -362,11 +304,7 @@ fn killing_the_supervisor_leaves_the_command_holding_the_lock() {
     assert!(process_lives(service.pid));
     let output = place.run(&["run", "web", "--", "true"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains(&format!("pid {}", service.pid)),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains(&format!("pid {}", service.pid)), "{}", stderr(&output));
     // stop finds the orphaned command through the pidfile and stops it.
     assert_eq!(place.run(&["stop", "web"]).status.code(), Some(0));
     assert!(!process_lives(service.pid));
@@ -378,10 +316,7 @@ fn stop_sends_the_signal_waits_and_is_quiet_unless_verbose() {
     let place = Place::new();
     let mut service = place.start("web", &[], &strs(&idle("trap 'echo got INT; exit 3' INT;")));
     let output = place.run(&["stop", "web", "--signal", "SIGINT"]);
-    assert_eq!(
-        (output.status.code(), stdout(&output).as_str(), stderr(&output).as_str()),
-        (Some(0), "", "")
-    );
+    assert_eq!((output.status.code(), stdout(&output).as_str(), stderr(&output).as_str()), (Some(0), "", ""));
     assert_eq!(service.line(), "got INT");
     assert_eq!(service.wait().code(), Some(3));
     assert!(!place.path("web").exists());
@@ -408,11 +343,7 @@ fn stop_with_no_kill_gives_up_and_says_so() {
     let service = place.start("stubborn", &[], &strs(&idle("trap '' TERM;")));
     let output = place.run(&["stop", "stubborn", "--timeout", "200ms", "--no-kill"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("still running") && stderr(&output).contains("--no-kill"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("still running") && stderr(&output).contains("--no-kill"), "{}", stderr(&output));
     assert!(process_lives(service.pid));
     assert!(place.path("stubborn").exists());
 }
@@ -433,11 +364,7 @@ fn stop_refuses_a_world_writable_pidfile_even_when_locked() {
     std::fs::set_permissions(place.path("open"), std::fs::Permissions::from_mode(0o666)).unwrap();
     let output = place.run(&["stop", "open"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("may be written by every user"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("may be written by every user"), "{}", stderr(&output));
     assert!(process_lives(service.pid));
     service.stop();
 }
@@ -491,29 +418,14 @@ fn wait_reaches_running_and_gone_or_times_out() {
     let output = place.run(&["wait", "web", "--timeout", "200ms"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("did not start"));
-    assert_eq!(
-        place
-            .run(&["wait", "web", "--gone", "--timeout", "200ms"])
-            .status
-            .code(),
-        Some(0)
-    );
+    assert_eq!(place.run(&["wait", "web", "--gone", "--timeout", "200ms"]).status.code(), Some(0));
 
     let waiter = place.command(&["wait", "web", "--timeout", "10s"]).spawn().unwrap();
     let service = place.start("web", &[], &strs(&idle("")));
     assert_eq!(waiter.wait_with_output().unwrap().status.code(), Some(0));
     assert_eq!(place.run(&["wait", "web", "--timeout", "200ms"]).status.code(), Some(0));
-    assert_eq!(
-        place
-            .run(&["wait", "web", "--gone", "--timeout", "200ms"])
-            .status
-            .code(),
-        Some(1)
-    );
-    let waiter = place
-        .command(&["wait", "web", "--gone", "--timeout", "10s"])
-        .spawn()
-        .unwrap();
+    assert_eq!(place.run(&["wait", "web", "--gone", "--timeout", "200ms"]).status.code(), Some(1));
+    let waiter = place.command(&["wait", "web", "--gone", "--timeout", "10s"]).spawn().unwrap();
     service.signal(15);
     assert_eq!(waiter.wait_with_output().unwrap().status.code(), Some(0));
 }
@@ -554,24 +466,13 @@ fn list_shows_running_stale_and_corrupt_pidfiles_of_the_instance() {
     let service = mixed_directory(&place);
     let output = place.run(&["list"]);
     assert_eq!(output.status.code(), Some(0));
-    let lines: Vec<Vec<String>> = stdout(&output)
-        .lines()
-        .map(|line| line.split_whitespace().map(str::to_owned).collect())
-        .collect();
+    let lines: Vec<Vec<String>> =
+        stdout(&output).lines().map(|line| line.split_whitespace().map(str::to_owned).collect()).collect();
     assert_eq!(lines[0], ["SERVICE", "PID", "STATE", "SINCE"]);
-    let rows: Vec<(&str, &str, &str)> = lines[1..]
-        .iter()
-        .map(|row| (row[0].as_str(), row[1].as_str(), row[2].as_str()))
-        .collect();
+    let rows: Vec<(&str, &str, &str)> =
+        lines[1..].iter().map(|row| (row[0].as_str(), row[1].as_str(), row[2].as_str())).collect();
     let pid = service.pid.to_string();
-    assert_eq!(
-        rows,
-        [
-            ("bad", "-", "unknown"),
-            ("old", "4000000", "stale"),
-            ("web", pid.as_str(), "running")
-        ]
-    );
+    assert_eq!(rows, [("bad", "-", "unknown"), ("old", "4000000", "stale"), ("web", pid.as_str(), "running")]);
 
     let output = place.run(&["list", "--all-instances", "--json"]);
     let reports: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -587,16 +488,9 @@ fn list_shows_running_stale_and_corrupt_pidfiles_of_the_instance() {
             )
         })
         .collect();
-    let expected = [
-        ("other", "db", "stale"),
-        ("t", "bad", "unknown"),
-        ("t", "old", "stale"),
-        ("t", "web", "running"),
-    ];
-    let expected: Vec<(String, String, String)> = expected
-        .iter()
-        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
-        .collect();
+    let expected = [("other", "db", "stale"), ("t", "bad", "unknown"), ("t", "old", "stale"), ("t", "web", "running")];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(seen, expected);
 }
 
@@ -629,14 +523,8 @@ fn list_prometheus_output_parses_as_the_text_exposition_format() {
     assert_eq!(samples[r#"pidfile_unknown{instance="t",service="old"}"#], 0.0);
     // A corrupt pidfile says nothing of its service.
     assert_eq!(samples[r#"pidfile_unknown{instance="t",service="bad"}"#], 1.0);
-    assert_eq!(
-        samples[r#"pidfile_pid{instance="t",service="web"}"#],
-        f64::from(service.pid)
-    );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    assert_eq!(samples[r#"pidfile_pid{instance="t",service="web"}"#], f64::from(service.pid));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let since = samples[r#"pidfile_start_time_seconds{instance="t",service="web"}"#];
     assert!(since <= now && since > now - 600.0, "{since}");
     assert!(!text.contains("other"), "another instance's pidfile was listed");
@@ -659,10 +547,7 @@ fn usage_errors_exit_2_with_one_line() {
         assert!(!stderr(&output).contains("panicked"), "{args:?}");
     }
     let output = place.run(&["get", "a/b"]);
-    assert_eq!(
-        stderr(&output),
-        "pidfile: invalid service name \"a/b\": it contains '/'\n"
-    );
+    assert_eq!(stderr(&output), "pidfile: invalid service name \"a/b\": it contains '/'\n");
 }
 
 #[test]
@@ -671,10 +556,7 @@ fn every_subcommand_has_help_with_an_example() {
     for subcommand in ["path", "get", "status", "run", "stop", "wait", "remove", "list"] {
         let output = place.run(&[subcommand, "--help"]);
         assert!(output.status.success(), "{subcommand}");
-        assert!(
-            stdout(&output).contains("Example"),
-            "{subcommand} --help has no example"
-        );
+        assert!(stdout(&output).contains("Example"), "{subcommand} --help has no example");
     }
 }
 
@@ -782,28 +664,16 @@ fn things_planted_by_another_user_are_neither_followed_nor_signalled_nor_removed
             let output = place.run(args);
             assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
             let message = stderr(&output);
-            assert!(
-                message.starts_with("pidfile: ") && message.lines().count() == 1,
-                "{args:?}: {message}"
-            );
+            assert!(message.starts_with("pidfile: ") && message.lines().count() == 1, "{args:?}: {message}");
             assert!(
                 message.contains(found) || message.contains("belongs to user 65534"),
                 "{args:?} does not say what it found: {message}"
             );
         }
-        assert!(
-            std::fs::symlink_metadata(place.path(service)).is_ok(),
-            "{service} was removed"
-        );
+        assert!(std::fs::symlink_metadata(place.path(service)).is_ok(), "{service} was removed");
     }
-    assert!(
-        process_lives(bystander.pid()),
-        "the process named through the link was signalled"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&ours).unwrap(),
-        format!("{}\n", bystander.pid())
-    );
+    assert!(process_lives(bystander.pid()), "the process named through the link was signalled");
+    assert_eq!(std::fs::read_to_string(&ours).unwrap(), format!("{}\n", bystander.pid()));
 }
 
 /// A process the test did not start itself, killed when dropped.
@@ -819,14 +689,7 @@ impl Drop for KillOnDrop {
 fn run_leaves_the_pidfile_to_a_process_its_command_left_holding_the_lock() {
     let place = Place::new();
     // The command starts a worker that keeps the lock it inherited, and exits at once.
-    let output = place.run(&[
-        "run",
-        "web",
-        "--",
-        "sh",
-        "-c",
-        "sleep 600 </dev/null >/dev/null 2>&1 & echo $!",
-    ]);
+    let output = place.run(&["run", "web", "--", "sh", "-c", "sleep 600 </dev/null >/dev/null 2>&1 & echo $!"]);
     let worker: u32 = stdout(&output).trim().parse().unwrap();
     let _worker = KillOnDrop(worker);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -836,21 +699,14 @@ fn run_leaves_the_pidfile_to_a_process_its_command_left_holding_the_lock() {
         "{}",
         stderr(&output)
     );
-    assert!(
-        place.path("web").exists(),
-        "the pidfile was removed from under the worker"
-    );
+    assert!(place.path("web").exists(), "the pidfile was removed from under the worker");
 
     // The worker keeps the claim: no second instance, and the worker is named, not signalled.
     let second = place.run(&["run", "web", "--", "true"]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     let status = place.run(&["status", "web"]);
     assert_eq!(status.status.code(), Some(4));
-    assert!(
-        stderr(&status).contains(&format!("locked by pid {worker}")),
-        "{}",
-        stderr(&status)
-    );
+    assert!(stderr(&status).contains(&format!("locked by pid {worker}")), "{}", stderr(&status));
     assert_eq!(place.run(&["stop", "web"]).status.code(), Some(1));
     assert!(process_lives(worker));
 }
@@ -862,21 +718,13 @@ fn stop_fails_when_the_stopped_command_leaves_the_lock_to_another_process() {
     let mut service = place.start(
         "web",
         &[],
-        &[
-            "sh",
-            "-c",
-            "sleep 600 </dev/null >/dev/null 2>&1 & echo ready; echo $!; exec sleep 600",
-        ],
+        &["sh", "-c", "sleep 600 </dev/null >/dev/null 2>&1 & echo ready; echo $!; exec sleep 600"],
     );
     let worker: u32 = service.line().parse().unwrap_or_else(|_| panic!("no worker pid"));
     let _worker = KillOnDrop(worker);
     let output = place.run(&["stop", "web", "--timeout", "5s"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(&format!("is still locked by pid {worker}")),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains(&format!("is still locked by pid {worker}")), "{}", stderr(&output));
     assert!(process_lives(worker));
     assert!(place.path("web").exists());
     service.wait();
@@ -899,17 +747,9 @@ fn run_leaves_the_pidfile_to_processes_that_keep_changing_pid() {
     let output = place.run(&["run", "web", "--", "python3", "-c", hop]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).contains("still holds the lock"), "{}", stderr(&output));
-    assert!(
-        place.path("web").exists(),
-        "the pidfile was removed from under the hopping process"
-    );
+    assert!(place.path("web").exists(), "the pidfile was removed from under the hopping process");
     let second = place.run(&["run", "web", "--", "true"]);
-    assert_eq!(
-        second.status.code(),
-        Some(1),
-        "a second instance started: {}",
-        stderr(&second)
-    );
+    assert_eq!(second.status.code(), Some(1), "a second instance started: {}", stderr(&second));
     // Once the hopping ends, the file is stale and the next start takes it over.
     wait_for(|| (place.run(&["run", "web", "--", "true"]).status.code() == Some(0)).then_some(()));
 }

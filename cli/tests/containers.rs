@@ -47,10 +47,7 @@ impl Dir {
                 command
             }
         };
-        command
-            .env_clear()
-            .args(["--dir", self.0.path().to_str().unwrap(), "--instance", "t"])
-            .args(args);
+        command.env_clear().args(["--dir", self.0.path().to_str().unwrap(), "--instance", "t"]).args(args);
         command
     }
 
@@ -126,10 +123,7 @@ impl Contained {
             let _ = unshare.wait();
             panic!("the service did not start in its namespace");
         };
-        Contained {
-            unshare,
-            holder: Holder::pin(pid),
-        }
+        Contained { unshare, holder: Holder::pin(pid) }
     }
 }
 
@@ -142,12 +136,7 @@ impl Drop for Contained {
 
 /// The command name of process `pid`.
 fn comm(pid: u32) -> Option<String> {
-    Some(
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .ok()?
-            .trim_end()
-            .to_owned(),
-    )
+    Some(std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim_end().to_owned())
 }
 
 fn stderr(output: &Output) -> String {
@@ -170,10 +159,7 @@ fn daemonize(dir: &Dir) -> (Holder, u32) {
     let printed = String::from_utf8_lossy(&output.stdout).into_owned();
     let holder = Holder::pin(printed.trim().parse().expect("the shell prints the sleep's pid"));
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path("web")).unwrap(),
-        format!("{starter_pid}\n")
-    );
+    assert_eq!(std::fs::read_to_string(dir.path("web")).unwrap(), format!("{starter_pid}\n"));
     assert!(!process_lives(starter_pid));
     (holder, starter_pid)
 }
@@ -188,11 +174,7 @@ fn assert_all_refused(dir: &Dir, place: Place, holder: &Holder) -> serde_json::V
 
     let status = dir.run(place, &["status", "web"]);
     assert_eq!(status.status.code(), Some(4), "{place:?}: {}", stderr(&status));
-    assert!(
-        stderr(&status).contains("no proof that web runs"),
-        "{}",
-        stderr(&status)
-    );
+    assert!(stderr(&status).contains("no proof that web runs"), "{}", stderr(&status));
     let json = dir.run(place, &["status", "web", "--json"]);
     assert_eq!(json.status.code(), Some(4), "{place:?}: {}", stderr(&json));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -206,11 +188,7 @@ fn assert_all_refused(dir: &Dir, place: Place, holder: &Holder) -> serde_json::V
 
     let remove = dir.run(place, &["remove", "web"]);
     assert_eq!(remove.status.code(), Some(1), "{place:?}: {}", stderr(&remove));
-    assert!(
-        stderr(&remove).contains("the file is left alone"),
-        "{}",
-        stderr(&remove)
-    );
+    assert!(stderr(&remove).contains("the file is left alone"), "{}", stderr(&remove));
 
     let marker = dir.0.path().join("second-instance-started");
     for exec in [&[][..], &["--exec"]] {
@@ -223,11 +201,7 @@ fn assert_all_refused(dir: &Dir, place: Place, holder: &Holder) -> serde_json::V
     }
 
     assert_eq!(std::fs::read(&path).unwrap(), content, "{place:?}: the pidfile changed");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().ino(),
-        inode,
-        "{place:?}: the pidfile was replaced"
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "{place:?}: the pidfile was replaced");
     assert!(holder.lives());
     report
 }
@@ -250,17 +224,8 @@ fn seen_from_a_pid_namespace_a_daemonized_worker_on_the_host_is_unknown_and_noth
     let dir = Dir::new();
     let (holder, _) = daemonize(&dir);
     let report = assert_all_refused(&dir, Place::Namespace, &holder);
-    assert!(
-        report.get("holder").is_none(),
-        "the holder cannot be seen there: {report}"
-    );
-    assert!(
-        report["error"]
-            .as_str()
-            .unwrap()
-            .contains("by no process that can be seen"),
-        "{report}"
-    );
+    assert!(report.get("holder").is_none(), "the holder cannot be seen there: {report}");
+    assert!(report["error"].as_str().unwrap().contains("by no process that can be seen"), "{report}");
 }
 
 #[test]
@@ -269,22 +234,12 @@ fn seen_from_a_pid_namespace_a_service_proven_on_the_host_is_unknown_never_stale
         return;
     }
     let dir = Dir::new();
-    let mut service = dir
-        .command(Place::Host, &["run", "--exec", "web", "--", "sleep", "600"])
-        .spawn()
-        .unwrap();
+    let mut service = dir.command(Place::Host, &["run", "--exec", "web", "--", "sleep", "600"]).spawn().unwrap();
     // Pinned first, so that it is killed however the test ends.
     let holder = Holder::pin_any(service.id());
-    common::eventually("the service runs sleep", || {
-        comm(holder.pid).as_deref() == Some("sleep")
-    });
+    common::eventually("the service runs sleep", || comm(holder.pid).as_deref() == Some("sleep"));
     let on_host = dir.run(Place::Host, &["status", "web"]);
-    assert_eq!(
-        on_host.status.code(),
-        Some(0),
-        "on the host it is proven: {}",
-        stderr(&on_host)
-    );
+    assert_eq!(on_host.status.code(), Some(0), "on the host it is proven: {}", stderr(&on_host));
 
     let report = assert_all_refused(&dir, Place::Namespace, &holder);
     assert!(report.get("holder").is_none(), "{report}");
@@ -309,21 +264,11 @@ fn a_service_in_a_pid_namespace_seen_from_the_host_is_unknown_and_left_alone() {
     // Inside its own namespace, it is proven.
     let inside = Command::new("nsenter")
         .args(["--target", &contained.holder.pid.to_string(), "--pid", "--mount", BIN])
-        .args([
-            "--dir",
-            dir.0.path().to_str().unwrap(),
-            "--instance",
-            "t",
-            "status",
-            "web",
-        ])
+        .args(["--dir", dir.0.path().to_str().unwrap(), "--instance", "t", "status", "web"])
         .output()
         .unwrap();
     assert_eq!(
-        (
-            inside.status.code(),
-            String::from_utf8_lossy(&inside.stdout).into_owned()
-        ),
+        (inside.status.code(), String::from_utf8_lossy(&inside.stdout).into_owned()),
         (Some(0), "web is running (pid 1, pidfile locked)\n".to_owned()),
         "{}",
         stderr(&inside)
@@ -336,10 +281,7 @@ fn a_service_in_a_pid_namespace_seen_from_the_host_is_unknown_and_left_alone() {
 fn wait_gone_does_not_say_gone_while_a_lock_that_proves_nothing_keeps_the_next_start_out() {
     let dir = Dir::new();
     let (holder, _) = daemonize(&dir);
-    let wait = dir.run(
-        Place::Host,
-        &["--verbose", "wait", "--gone", "web", "--timeout", "300ms"],
-    );
+    let wait = dir.run(Place::Host, &["--verbose", "wait", "--gone", "web", "--timeout", "300ms"]);
     let run = dir.run(Place::Host, &["run", "web", "--", "true"]);
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert_ne!(

@@ -29,13 +29,7 @@ fn help(args: &[&str]) -> String {
 /// The subcommands that `pidfile --help` lists (but `help`).
 fn subcommands() -> Vec<String> {
     let help = help(&["--help"]);
-    let listed = help
-        .split_once("\nCommands:\n")
-        .expect("a list of commands")
-        .1
-        .split("\n\n")
-        .next()
-        .unwrap();
+    let listed = help.split_once("\nCommands:\n").expect("a list of commands").1.split("\n\n").next().unwrap();
     listed
         .lines()
         // A command's line starts with its name, two columns in; the lines its description wraps onto, further in.
@@ -48,10 +42,7 @@ fn subcommands() -> Vec<String> {
 
 #[test]
 fn every_subcommand_is_listed() {
-    assert_eq!(
-        subcommands(),
-        ["path", "get", "status", "run", "stop", "wait", "remove", "list"]
-    );
+    assert_eq!(subcommands(), ["path", "get", "status", "run", "stop", "wait", "remove", "list"]);
 }
 
 #[test]
@@ -71,9 +62,5 @@ fn no_line_of_help_is_wider_than_100_columns() {
             }
         }
     }
-    assert!(
-        too_wide.is_empty(),
-        "lines wider than {MAX_COLUMNS} columns:\n{}",
-        too_wide.join("\n")
-    );
+    assert!(too_wide.is_empty(), "lines wider than {MAX_COLUMNS} columns:\n{}", too_wide.join("\n"));
 }

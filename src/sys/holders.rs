@@ -94,13 +94,8 @@ fn read_proc_file(path: &str) -> io::Result<String> {
 }
 
 fn open_dir(path: &str) -> io::Result<OwnedFd> {
-    rustix::fs::openat(
-        rustix::fs::CWD,
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io::Error::from)
+    rustix::fs::openat(rustix::fs::CWD, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)
 }
 
 /// Reads one descriptor's `fdinfo`: its open flags (`flags:`, octal) and the locks the kernel lists as taken
@@ -179,10 +174,7 @@ pub(crate) fn all_pids() -> io::Result<Vec<u32>> {
     let mut entries = RawDir::new(&proc_dir, &mut buffer);
     while let Some(entry) = entries.next() {
         let entry = entry.map_err(io::Error::from)?;
-        if let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes())
-            .ok()
-            .and_then(|name| name.parse().ok())
-        {
+        if let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes()).ok().and_then(|name| name.parse().ok()) {
             pids.push(pid);
         }
     }
@@ -219,29 +211,11 @@ mod tests {
     fn fdinfo_tells_a_writable_exclusive_lock_from_forgeries() {
         let writable =
             "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t5\nlock:\t1: FLOCK  ADVISORY  WRITE 48 fe:00:5 0 EOF\n";
-        assert_eq!(
-            parse_fdinfo(writable),
-            Hold {
-                writable_exclusive: true,
-                ..Hold::default()
-            }
-        );
+        assert_eq!(parse_fdinfo(writable), Hold { writable_exclusive: true, ..Hold::default() });
         let read_only = "pos:\t0\nflags:\t0100000\nlock:\t1: FLOCK  ADVISORY  WRITE 48 fe:00:5 0 EOF\n";
-        assert_eq!(
-            parse_fdinfo(read_only),
-            Hold {
-                readonly_exclusive: true,
-                ..Hold::default()
-            }
-        );
+        assert_eq!(parse_fdinfo(read_only), Hold { readonly_exclusive: true, ..Hold::default() });
         let shared = "pos:\t0\nflags:\t02\nlock:\t1: FLOCK  ADVISORY  READ 48 fe:00:5 0 EOF\n";
-        assert_eq!(
-            parse_fdinfo(shared),
-            Hold {
-                shared: true,
-                ..Hold::default()
-            }
-        );
+        assert_eq!(parse_fdinfo(shared), Hold { shared: true, ..Hold::default() });
         let posix = "pos:\t0\nflags:\t02\nlock:\t1: POSIX  ADVISORY  WRITE 48 fe:00:5 0 EOF\n";
         assert_eq!(parse_fdinfo(posix), Hold::default());
         assert_eq!(parse_fdinfo("pos:\t0\nflags:\t02\n"), Hold::default());
@@ -267,13 +241,7 @@ mod tests {
         let me = std::process::id();
         assert_eq!(hold_of(me, id).unwrap(), Some(Hold::default()));
         assert!(try_lock(&file).unwrap());
-        assert_eq!(
-            hold_of(me, id).unwrap(),
-            Some(Hold {
-                writable_exclusive: true,
-                ..Hold::default()
-            })
-        );
+        assert_eq!(hold_of(me, id).unwrap(), Some(Hold { writable_exclusive: true, ..Hold::default() }));
         assert!(lock_takers(id.ino).unwrap().contains(&me));
         assert_eq!(uid_of(me), Some(rustix::process::geteuid().as_raw()));
     }

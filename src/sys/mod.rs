@@ -27,10 +27,7 @@ pub(crate) struct FileId {
 
 impl FileId {
     pub(crate) fn of(stat: &Stat) -> FileId {
-        FileId {
-            dev: stat.st_dev,
-            ino: stat.st_ino,
-        }
+        FileId { dev: stat.st_dev, ino: stat.st_ino }
     }
 }
 
@@ -199,10 +196,7 @@ mod tests {
 
     #[test]
     fn parent_of_this_process_is_known() {
-        assert_eq!(
-            parent_of(std::process::id()),
-            Some(rustix::process::getppid().unwrap().as_raw_pid() as u32)
-        );
+        assert_eq!(parent_of(std::process::id()), Some(rustix::process::getppid().unwrap().as_raw_pid() as u32));
     }
 
     #[test]

@@ -71,15 +71,7 @@ impl Forger {
     /// not be taken.
     pub fn start(path: &Path, mode: &str, content: &str, lock: Lock) -> Forger {
         let child = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--",
-                "python3",
-                "-c",
-                SCRIPT,
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "python3", "-c", SCRIPT])
             .arg(path)
             .args([mode, content, lock.name()])
             .env_clear()
@@ -90,9 +82,7 @@ impl Forger {
             .expect("run setpriv (util-linux)");
         let mut forger = Forger { child };
         let mut line = String::new();
-        BufReader::new(forger.child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .expect("read the forger's output");
+        BufReader::new(forger.child.stdout.as_mut().unwrap()).read_line(&mut line).expect("read the forger's output");
         assert_eq!(
             line.trim_end(),
             format!("ready {}", forger.pid()),

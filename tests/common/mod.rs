@@ -14,11 +14,7 @@ pub fn claimer_path() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
     let path = profile_dir.join("examples").join("claimer");
-    assert!(
-        path.exists(),
-        "{} is missing: build the examples (cargo test builds them)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: build the examples (cargo test builds them)", path.display());
     path
 }
 
@@ -32,16 +28,8 @@ pub fn claimer(env: &[(&str, &str)], steps: &[&str]) -> Command {
 /// A name no other test, and no other run of this test, uses: for pidfiles in the spec's shared `/var/tmp`.
 pub fn unique_name(label: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "test{}x{}x{}-{label}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("test{}x{}x{}-{label}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 /// A running claimer, killed when dropped so that no test leaves a process behind.
@@ -53,11 +41,7 @@ pub struct Running {
 impl Running {
     /// Starts the claimer with piped standard input and output.
     pub fn start(mut command: Command) -> Running {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the claimer");
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the claimer");
         let lines = BufReader::new(child.stdout.take().unwrap());
         Running { child, lines }
     }
@@ -165,9 +149,7 @@ impl Drop for Bystander {
 pub fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || sender.send(work()));
-    receiver
-        .recv_timeout(Duration::from_secs(seconds))
-        .expect("the call hung")
+    receiver.recv_timeout(Duration::from_secs(seconds)).expect("the call hung")
 }
 
 /// The errors of every operation on the pidfile of `service` under `config`: a claim, `get_pid`, `status` and a
@@ -191,10 +173,7 @@ pub fn errors_of_every_operation(service: &str, config: &pidfiles::Config) -> Ve
 /// Asserts that every error refuses the path for what stands there, `found`, and says so in its message.
 pub fn assert_refused_as(errors: &[pidfiles::Error], found: &str) {
     for error in errors {
-        assert!(
-            matches!(error, pidfiles::Error::NotAPidFile { found: what, .. } if what == found),
-            "{error:?}"
-        );
+        assert!(matches!(error, pidfiles::Error::NotAPidFile { found: what, .. } if what == found), "{error:?}");
         assert!(error.to_string().contains(found), "{error}");
     }
 }
@@ -202,12 +181,7 @@ pub fn assert_refused_as(errors: &[pidfiles::Error], found: &str) {
 /// Sets the file's modification time an hour back, as if it had been written then.
 pub fn backdate_an_hour(path: &Path) {
     let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(hour_ago)
-        .unwrap();
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(hour_ago).unwrap();
 }
 
 /// Whether the tests that need root can run. Without root they are skipped, saying why, unless
@@ -238,10 +212,7 @@ pub fn note_skip(why: &str) {
         .ok()
         .and_then(|exe| exe.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let binary = binary
-        .rsplit_once('-')
-        .map_or(binary.as_str(), |(name, _hash)| name)
-        .to_owned();
+    let binary = binary.rsplit_once('-').map_or(binary.as_str(), |(name, _hash)| name).to_owned();
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
         let _ = writeln!(file, "{binary}::{test}: {why}");
     }

@@ -46,10 +46,7 @@ fn main() -> ExitCode {
 
 /// The workspace's root directory.
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 /// The command's version: the workspace's, which the command's package and this one both inherit.
