@@ -209,10 +209,40 @@ fn resolve(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, C
     Ok(Config { pid_dir, instance_name })
 }
 
+/// The most a configuration file may hold: far more than its few keys need, and a bound on what a mistaken path
+/// (`/dev/zero`, a log file) can make us read.
+#[cfg(feature = "config-file")]
+const MAX_CONFIG_FILE: usize = 64 * 1024;
+
+/// Reads and parses a configuration file: a regular file (a FIFO would block, a device could be endless), opened
+/// without blocking, of at most [`MAX_CONFIG_FILE`] bytes of UTF-8 text.
 #[cfg(feature = "config-file")]
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
+    use rustix::fs::{FileType, Mode, OFlags};
     let problem = |line, message| ConfigFileProblem { path: path.to_owned(), line, message };
-    let text = std::fs::read_to_string(path).map_err(|error| problem(None, format!("cannot read it: {error}")))?;
+    let cannot_read =
+        |error: rustix::io::Errno| problem(None, format!("cannot read it: {}", std::io::Error::from(error)));
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty()).map_err(cannot_read)?;
+    let stat = rustix::fs::fstat(&file).map_err(cannot_read)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(problem(None, "it is not a regular file".to_owned()));
+    }
+    let mut text = vec![0u8; MAX_CONFIG_FILE + 1];
+    let mut filled = 0;
+    while filled < text.len() {
+        match rustix::io::read(&file, &mut text[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(error) => return Err(cannot_read(error)),
+        }
+    }
+    if filled > MAX_CONFIG_FILE {
+        return Err(problem(None, format!("it is larger than {} KiB", MAX_CONFIG_FILE / 1024)));
+    }
+    text.truncate(filled);
+    let text = String::from_utf8(text).map_err(|_| problem(None, "it is not UTF-8 text".to_owned()))?;
     parse_config_file(&text).map_err(|(line, message)| problem(line, message))
 }
 
@@ -277,6 +307,37 @@ pub fn pidfile_path_with(service: &str, config: &impl PidConfig) -> Result<PathB
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn config_files_that_are_not_small_regular_text_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        let large = dir.path().join("large.toml");
+        std::fs::write(&large, format!("# {}\n", "x".repeat(MAX_CONFIG_FILE))).unwrap();
+        let binary = dir.path().join("binary.toml");
+        std::fs::write(&binary, b"instance_name = \"\xff\"\n").unwrap();
+        for (path, expected) in [
+            (fifo, "it is not a regular file"),
+            (PathBuf::from("/dev/zero"), "it is not a regular file"),
+            (large, "it is larger than 64 KiB"),
+            (binary, "it is not UTF-8 text"),
+        ] {
+            let problem = read_config_file(&path).unwrap_err();
+            assert_eq!((problem.path.as_path(), problem.message.as_str()), (path.as_path(), expected));
+        }
+        let fine = dir.path().join("fine.toml");
+        std::fs::write(&fine, "instance_name = \"prod\"\n").unwrap();
+        assert_eq!(read_config_file(&fine).unwrap().instance_name.as_deref(), Some("prod"));
+    }
 
     fn resolve_from(vars: &[(&str, &str)]) -> Result<Config, ConfigFileProblem> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
