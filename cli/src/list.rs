@@ -10,8 +10,10 @@ use crate::status::Report;
 
 pub fn run(settings: &Settings, all_instances: bool, json: bool, prometheus: bool) -> Result<u8, Failure> {
     let dir = settings.config.pid_dir();
-    let entries =
-        std::fs::read_dir(dir).map_err(|error| Failure::new(1, format!("cannot list {}: {error}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => Failure::new(1, format!("pid directory {} does not exist", dir.display())),
+        _ => Failure::new(1, format!("cannot list {}: {error}", dir.display())),
+    })?;
     let mut names: Vec<(String, String)> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter_map(|name| split_name(&name, (!all_instances).then(|| settings.config.instance_name())))

@@ -101,7 +101,10 @@ impl Report {
             "running" => {
                 format!("{} is running ({pid}, pidfile not locked: written by a tool that does not lock)", self.service)
             }
-            "stale" => format!("{} is not running, but its pidfile {} remains ({pid})", self.service, self.path),
+            "stale" => format!(
+                "{} is not running, but its pidfile {} remains ({pid}); `pidfile remove {}` removes it",
+                self.service, self.path, self.service
+            ),
             "not_running" => format!("{} is not running", self.service),
             _ => format!("{} is in an unknown state: {}", self.service, self.error.as_deref().unwrap_or("?")),
         }

@@ -16,6 +16,10 @@ pub fn run(settings: &Settings, service: &str, gone: bool, timeout: Duration) ->
         // Running is what proves it runs; gone is what lets the next start through (no pidfile, or a stale one). A
         // lock that proves nothing, or a pidfile that cannot be read, is neither.
         let status = pidfiles::status_with(service, &settings.config);
+        // A pid directory that does not exist will not come to hold the pidfile by waiting: most likely a typo.
+        if let Err(error @ pidfiles::Error::NoSuchDirectory { .. }) = status {
+            return Err(error.into());
+        }
         let reached = if gone {
             matches!(status, Ok(Status::NotRunning | Status::Stale { .. }))
         } else {

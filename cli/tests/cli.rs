@@ -753,3 +753,23 @@ fn run_leaves_the_pidfile_to_processes_that_keep_changing_pid() {
     // Once the hopping ends, the file is stale and the next start takes it over.
     wait_for(|| (place.run(&["run", "web", "--", "true"]).status.code() == Some(0)).then_some(()));
 }
+
+#[test]
+fn a_missing_pid_directory_is_an_error_for_stop_wait_and_list() {
+    let place = Place::new();
+    let missing = place.dir.path().join("missing");
+    for args in [&["stop", "web"][..], &["wait", "web", "--timeout", "30s"], &["wait", "web", "--gone"], &["list"]] {
+        let output = Command::new(BIN)
+            .env_clear()
+            .args(["--dir", missing.to_str().unwrap(), "--instance", "t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            stderr(&output),
+            format!("pidfile: pid directory {} does not exist\n", missing.display()),
+            "{args:?}"
+        );
+    }
+}
