@@ -122,3 +122,27 @@ fn root_owned_file_naming_a_live_pid_is_believed() {
     assert!(matches!(PidFile::acquire(&path), Err(Error::AlreadyRunning { pid: Some(1), .. })));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
 }
+
+#[test]
+fn holder_that_has_not_written_its_pid_yet_is_running_with_the_pid_unknown() {
+    // A process of ours holds the pidfile's exclusive lock through a descriptor open for writing, and writes nothing:
+    // a service between its claim and its write, as far as anyone can tell. Once the short wait for the pid is over,
+    // it is running, pid unknown; never stale, never corrupt.
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "quiet");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", "import fcntl, sys\nf = open(sys.argv[1], 'w')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('ready', flush=True)\nsys.stdin.read()"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is missing: install the Debian package python3");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Running { pid: None, locked: true });
+    assert!(matches!(pidfiles::PidFile::acquire(&path), Err(pidfiles::Error::AlreadyRunning { pid: None, .. })));
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
