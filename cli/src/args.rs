@@ -93,7 +93,7 @@ pub enum Command {
         #[arg(long, default_value = "TERM", value_parser = parse_signal, value_name = "SIG")]
         signal: i32,
         /// How long to wait for the process to be gone (500ms, 20s, 2m).
-        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION")]
+        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
         timeout: Duration,
         /// Do not send SIGKILL when the timeout passes.
         #[arg(long)]
@@ -108,7 +108,7 @@ pub enum Command {
         #[arg(long)]
         gone: bool,
         /// How long to wait at most (500ms, 20s, 2m).
-        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION")]
+        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
         timeout: Duration,
     },
     /// Remove SERVICE's pidfile when it is stale; refuse while the service runs.

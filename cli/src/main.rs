@@ -76,11 +76,48 @@ fn run(arguments: Vec<OsString>) -> u8 {
 /// of a `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
 fn parse_arguments(arguments: Vec<OsString>) -> Cli {
     let mut command = Cli::command();
-    let matches = command.try_get_matches_from_mut(arguments).unwrap_or_else(|error| error.exit());
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut command).exit());
+    let matches = command.try_get_matches_from_mut(arguments).unwrap_or_else(|error| usage_error(error));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| usage_error(error.format(&mut command)));
     std::mem::forget(matches);
     std::mem::forget(command);
     cli
+}
+
+/// Ends the process on a command line that does not parse: help and version as clap prints them, and any other
+/// error as one line, `pidfile: ...`, with exit status 2, as every other error of the command is one line.
+fn usage_error(error: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    let unknown = match error.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(name)) => Some(name.as_str()),
+        _ => None,
+    };
+    let message = match unknown {
+        Some("start") => {
+            "there is no subcommand 'start': a service is started with `pidfile run SERVICE -- COMMAND`".to_owned()
+        }
+        _ => one_line(&error.render().to_string()),
+    };
+    eprintln!("pidfile: {message} (see pidfile --help)");
+    std::process::exit(i32::from(common::USAGE));
+}
+
+/// clap's message for a usage error on one line: its first line, without the `error: ` prefix, followed by what
+/// completes it (the arguments missing, a tip), and without the usage and "try --help" lines.
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|line| !line.is_empty());
+    let first = lines.next().unwrap_or("the command line does not parse");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).trim_end_matches(':').to_owned();
+    for detail in lines.take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information")) {
+        message.push_str(if detail.starts_with("tip:") { "; " } else { ": " });
+        message.push_str(detail);
+    }
+    message
 }
 
 fn dispatch(cli: Cli) -> Result<u8, Failure> {

@@ -544,8 +544,22 @@ fn usage_errors_exit_2_with_one_line() {
     ] {
         let output = place.run(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
-        assert!(!stderr(&output).contains("panicked"), "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.starts_with("pidfile: ") && message.ends_with('\n') && message.lines().count() == 1,
+            "{args:?}: not one line: {message}"
+        );
     }
+    // A negative duration is a bad duration, not an option; `start` points to `run`.
+    let output = place.run(&["wait", "web", "--timeout", "-1s"]);
+    assert!(stderr(&output).contains("invalid duration \"-1s\""), "{}", stderr(&output));
+    let output = place.run(&["start", "web"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("a service is started with `pidfile run SERVICE -- COMMAND`"),
+        "{}",
+        stderr(&output)
+    );
     let output = place.run(&["get", "a/b"]);
     assert_eq!(stderr(&output), "pidfile: invalid service name \"a/b\": it contains '/'\n");
 }
