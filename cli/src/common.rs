@@ -68,6 +68,15 @@ impl Settings {
     }
 }
 
+/// How a pidfile is locked when its lock proves nothing: `locked by pid N (user U) <why>`, for messages that
+/// name the path before it.
+pub fn locked_by(holder: Option<pidfiles::Holder>, doubt: pidfiles::Doubt) -> String {
+    match holder {
+        Some(holder) => format!("locked by {holder} {doubt}"),
+        None => format!("locked {doubt}"),
+    }
+}
+
 /// Parses a duration such as `500ms`, `20s`, `2m`, `1h` or `1.5s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());

@@ -3,7 +3,7 @@
 
 use pidfiles::Status;
 
-use crate::common::{Failure, Settings, USAGE};
+use crate::common::{Failure, Settings, USAGE, locked_by};
 
 /// The exit code for a pidfile that cannot be read, does not hold a pid, or whose pid is not to be trusted.
 const UNREADABLE: u8 = 4;
@@ -36,13 +36,10 @@ pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
         Ok(Status::Stale { pid: None }) => {
             Err(Failure::new(UNREADABLE, format!("{} is empty: it holds no pid", path.display())))
         }
-        Ok(Status::Unproven { holder, doubt, .. }) => {
-            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-            Err(Failure::new(
-                UNREADABLE,
-                format!("{} is locked{by} {doubt}: its pid is not to be trusted", path.display()),
-            ))
-        }
+        Ok(Status::Unproven { holder, doubt, .. }) => Err(Failure::new(
+            UNREADABLE,
+            format!("{} is {}: its pid is not to be trusted", path.display(), locked_by(holder, doubt)),
+        )),
         Err(error @ pidfiles::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
         Err(error) => Err(Failure::new(UNREADABLE, error.to_string())),
     }

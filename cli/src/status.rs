@@ -4,7 +4,7 @@ use pidfiles::{Config, PidConfig, Status};
 
 use serde::Serialize;
 
-use crate::common::{Failure, Settings, USAGE, modified, rfc3339};
+use crate::common::{Failure, Settings, USAGE, locked_by, modified, rfc3339};
 
 /// LSB: program is running.
 pub const RUNNING: u8 = 0;
@@ -73,8 +73,8 @@ impl Report {
             Ok(Status::Unproven { holder, doubt, .. }) => {
                 report.state = "unknown";
                 report.holder = holder.map(|holder| HolderReport { pid: holder.pid, uid: holder.uid });
-                let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-                report.error = Some(format!("{} is locked{by} {doubt}: no proof that {service} runs", path.display()));
+                report.error =
+                    Some(format!("{} is {}: no proof that {service} runs", path.display(), locked_by(holder, doubt)));
             }
             Ok(Status::NotRunning) => (report.since, report.since_epoch) = (None, None),
             Err(error @ pidfiles::Error::InvalidName { .. }) => return Err(Failure::new(USAGE, error.to_string())),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pidfiles::Status;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
-use crate::common::{Failure, Settings, signal_name};
+use crate::common::{Failure, Settings, locked_by, signal_name};
 
 /// How often the pidfile is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
@@ -28,8 +28,8 @@ pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, n
             return Ok(0);
         }
         Status::Unproven { holder, doubt, .. } => {
-            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-            return Err(Failure::new(1, format!("{} is locked{by} {doubt}: not signalling anything", path.display())));
+            let locked = locked_by(holder, doubt);
+            return Err(Failure::new(1, format!("{} is {locked}: not signalling anything", path.display())));
         }
         Status::Running { pid: None, .. } => {
             return Err(Failure::new(
@@ -154,11 +154,8 @@ fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<()
             Ok(())
         }
         Err(pidfiles::Error::Blocked { holder, doubt, .. }) => {
-            let by = holder.map(|holder| format!(" by {holder}")).unwrap_or_default();
-            Err(Failure::new(
-                1,
-                format!("{service} stopped, but {} is still locked{by} {doubt}: not removed", path.display()),
-            ))
+            let locked = locked_by(holder, doubt);
+            Err(Failure::new(1, format!("{service} stopped, but {} is still {locked}: not removed", path.display())))
         }
         // A service's own directory, of another user: the service is stopped, and its leftover file is its user's
         // to remove (we never remove pidfiles where another user could rename them).
