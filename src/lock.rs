@@ -29,9 +29,6 @@ use crate::{Error, directory, remove};
 
 /// How many times the file may be found removed or replaced under us before giving up.
 const MAX_ATTEMPTS: usize = 1000;
-/// How long a claim waits, over all its attempts, for locks held by others to be let go: a file replaced again and
-/// again, each time locked for a while, must not hold a claim up for `MAX_ATTEMPTS` waits.
-const MAX_WAITING: Duration = Duration::from_secs(1);
 
 /// A pidfile this process has locked and written its pid into.
 #[derive(Debug)]
@@ -47,7 +44,7 @@ pub(crate) fn claim(path: &Path, mode: u32, pid: u32) -> Result<Claimed, Error> 
     let path = absolute(path)?;
     directory::check(&path)?;
     let mode = Mode::from_bits_truncate(mode);
-    let waiting_ends = Instant::now() + MAX_WAITING;
+    let waiting_ends = Instant::now() + read::MAX_WAITING;
     for _ in 0..MAX_ATTEMPTS {
         if let Some(claimed) = attempt(&path, mode, pid, waiting_ends)? {
             return Ok(claimed);
@@ -66,8 +63,7 @@ fn attempt(path: &Path, mode: Mode, pid: u32, waiting_ends: Instant) -> Result<O
     let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
     let mut stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if !locked {
-        let wait = waiting_ends.saturating_duration_since(Instant::now()).min(read::SETTLE_WAIT);
-        refuse_unless_let_go(&file, &stat, path, wait)?;
+        refuse_unless_let_go(&file, &stat, path, read::settle_wait_until(waiting_ends))?;
         // The holder that let go may have written or cut the file meanwhile: its size decides the truncation.
         stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     }

@@ -24,6 +24,15 @@ pub(crate) const MAX_CONTENT: usize = 64;
 /// waits at most 100 ms for the pid.
 pub(crate) const SETTLE_WAIT: Duration = Duration::from_millis(100);
 
+/// How long a claim or a removal waits, over all its attempts, for locks held by others to be let go: a file
+/// replaced again and again, each time locked for a while, must not hold it up for an attempt's wait each time.
+pub(crate) const MAX_WAITING: Duration = Duration::from_secs(1);
+
+/// The wait for one inspection of an attempt whose waiting ends at `waiting_ends`: [`SETTLE_WAIT`], or what is left.
+pub(crate) fn settle_wait_until(waiting_ends: Instant) -> Duration {
+    waiting_ends.saturating_duration_since(Instant::now()).min(SETTLE_WAIT)
+}
+
 /// What a pidfile says of its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustix::fs::{AtFlags, CWD};
 use rustix::io::Errno;
@@ -19,8 +19,6 @@ use crate::{Error, directory};
 
 /// How many times the file may be found replaced under us before giving up.
 const MAX_ATTEMPTS: usize = 100;
-/// How long a removal waits, over all its attempts, for locks held by others to be let go.
-const MAX_WAITING: Duration = Duration::from_secs(1);
 
 /// Which pidfiles a removal takes.
 #[derive(Debug, Clone, Copy)]
@@ -58,14 +56,13 @@ pub(crate) fn remove_at(path: &Path, policy: Policy) -> Result<(), Error> {
     directory::check(path)?;
     let c_path = sys::c_path(path)?;
     let me = sys::current_pid();
-    let waiting_ends = Instant::now() + MAX_WAITING;
+    let waiting_ends = Instant::now() + read::MAX_WAITING;
     for _ in 0..MAX_ATTEMPTS {
         let Some((file, stat)) = read::open_for_reading(path)? else {
             return Ok(());
         };
         let id = FileId::of(&stat);
-        let wait = waiting_ends.saturating_duration_since(Instant::now()).min(read::SETTLE_WAIT);
-        match read::inspect_within(&file, &stat, path, true, wait)? {
+        match read::inspect_within(&file, &stat, path, true, read::settle_wait_until(waiting_ends))? {
             Seen::Unlocked { .. } => {}
             // This process holds the lock through a guard: only `remove_pidfile`, on the way out, takes the file from
             // under its own guard. Any other removal would let a second instance start beside the guard's holder.
