@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::common::{parse_duration, parse_signal};
 
@@ -37,26 +37,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the path of SERVICE's pidfile.
     #[command(after_help = "Example:\n  pidfile --instance staging path web    # /var/tmp/staging-web.pid")]
-    Path {
-        /// The service.
-        service: String,
-    },
+    Path(PathArgs),
     /// Print the pid in SERVICE's pidfile: exit 0, 1 when there is no pidfile, 4 when it is corrupt or unreadable.
     #[command(after_help = "Example:\n  kill -HUP \"$(pidfile get web)\"")]
-    Get {
-        /// The service.
-        service: String,
-    },
+    Get(GetArgs),
     /// Tell whether SERVICE runs, with the LSB init-script codes: 0 running, 1 dead but the pidfile exists
     /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile).
     #[command(after_help = "Example:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json")]
-    Status {
-        /// The service.
-        service: String,
-        /// Print one JSON object: service, instance, path, pid, state, locked, since.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Run COMMAND as the one instance of SERVICE.
     ///
     /// By default the command stays as a supervisor: it claims the pidfile, starts COMMAND, writes COMMAND's pid,
@@ -69,16 +57,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080"
     )]
-    Run {
-        /// The service.
-        service: String,
-        /// Become COMMAND instead of supervising it.
-        #[arg(long)]
-        exec: bool,
-        /// The command and its arguments.
-        #[arg(required = true, last = true, value_name = "COMMAND")]
-        command: Vec<String>,
-    },
+    Run(RunArgs),
     /// Stop SERVICE: send SIG to the process its pidfile proves live, wait for it to be gone, then SIGKILL it
     /// (unless --no-kill), and remove the pidfile if it is left stale. Exit 0 when stopped or not running, 1 when
     /// it could not be stopped.
@@ -86,50 +65,103 @@ pub enum Command {
     /// Refuses to signal pid 1 or this command's own pid, and refuses a pidfile that is world-writable or owned
     /// by a user other than us or root, since anyone could have named any process in it.
     #[command(after_help = "Example:\n  pidfile stop web --signal INT --timeout 30s")]
-    Stop {
-        /// The service.
-        service: String,
-        /// The signal to send first, by name (TERM, SIGTERM) or number.
-        #[arg(long, default_value = "TERM", value_parser = parse_signal, value_name = "SIG")]
-        signal: i32,
-        /// How long to wait for the process to be gone (500ms, 20s, 2m).
-        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
-        timeout: Duration,
-        /// Do not send SIGKILL when the timeout passes.
-        #[arg(long)]
-        no_kill: bool,
-    },
+    Stop(StopArgs),
     /// Wait until SERVICE runs (or, with --gone, until it does not): exit 0 when reached, 1 on timeout.
     #[command(after_help = "Example:\n  /usr/bin/web-server --daemon && pidfile wait web --timeout 10s")]
-    Wait {
-        /// The service.
-        service: String,
-        /// Wait until the service does not run.
-        #[arg(long)]
-        gone: bool,
-        /// How long to wait at most (500ms, 20s, 2m).
-        #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
-        timeout: Duration,
-    },
+    Wait(WaitArgs),
     /// Remove SERVICE's pidfile when it is stale; refuse while the service runs.
     #[command(after_help = "Example:\n  pidfile remove web")]
-    Remove {
-        /// The service.
-        service: String,
-    },
+    Remove(RemoveArgs),
     /// List the pidfiles of the instance (or of all instances) in the pid directory: service, pid, state, since.
     #[command(
         after_help = "Examples:\n  pidfile list\n  pidfile list --all-instances --json\n  pidfile list --prometheus > /var/lib/node_exporter/textfile/pidfile.prom"
     )]
-    List {
-        /// List every instance's pidfiles, not only this instance's.
-        #[arg(long)]
-        all_instances: bool,
-        /// Print a JSON array of objects.
-        #[arg(long, conflicts_with = "prometheus")]
-        json: bool,
-        /// Print the Prometheus text exposition format, for node_exporter's textfile collector.
-        #[arg(long)]
-        prometheus: bool,
-    },
+    List(ListArgs),
+}
+
+/// The arguments of `pidfile path`.
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// The service.
+    pub service: String,
+}
+
+/// The arguments of `pidfile get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The service.
+    pub service: String,
+}
+
+/// The arguments of `pidfile status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The service.
+    pub service: String,
+    /// Print one JSON object: service, instance, path, pid, state, locked, since.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `pidfile run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The service.
+    pub service: String,
+    /// Become COMMAND instead of supervising it.
+    #[arg(long)]
+    pub exec: bool,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// The arguments of `pidfile stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The service.
+    pub service: String,
+    /// The signal to send first, by name (TERM, SIGTERM) or number.
+    #[arg(long, default_value = "TERM", value_parser = parse_signal, value_name = "SIG")]
+    pub signal: i32,
+    /// How long to wait for the process to be gone (500ms, 20s, 2m).
+    #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Duration,
+    /// Do not send SIGKILL when the timeout passes.
+    #[arg(long)]
+    pub no_kill: bool,
+}
+
+/// The arguments of `pidfile wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The service.
+    pub service: String,
+    /// Wait until the service does not run.
+    #[arg(long)]
+    pub gone: bool,
+    /// How long to wait at most (500ms, 20s, 2m).
+    #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Duration,
+}
+
+/// The arguments of `pidfile remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The service.
+    pub service: String,
+}
+
+/// The arguments of `pidfile list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// List every instance's pidfiles, not only this instance's.
+    #[arg(long)]
+    pub all_instances: bool,
+    /// Print a JSON array of objects.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Print the Prometheus text exposition format, for node_exporter's textfile collector.
+    #[arg(long)]
+    pub prometheus: bool,
 }

@@ -3,12 +3,14 @@
 
 use pidfiles::Status;
 
+use crate::args::GetArgs;
 use crate::common::{Failure, Settings, USAGE, locked_by};
 
 /// The exit code for a pidfile that cannot be read, does not hold a pid, or whose pid is not to be trusted.
 const UNREADABLE: u8 = 4;
 
-pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &GetArgs) -> Result<u8, Failure> {
+    let service = args.service.as_str();
     let path = settings.path(service)?;
     // The same judgement as `status`, so that a script never gets a pid that `status` would not stand behind.
     match pidfiles::status_at(&path) {

@@ -5,10 +5,12 @@ use std::fmt::Write;
 
 use pidfiles::{Config, PidConfig};
 
+use crate::args::ListArgs;
 use crate::common::{Failure, Settings};
 use crate::status::Report;
 
-pub fn run(settings: &Settings, all_instances: bool, json: bool, prometheus: bool) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
+    let ListArgs { all_instances, json, prometheus } = *args;
     let dir = settings.config.pid_dir();
     let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => Failure::new(1, format!("pid directory {} does not exist", dir.display())),

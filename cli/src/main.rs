@@ -122,15 +122,15 @@ fn one_line(rendered: &str) -> String {
 
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let settings = Settings::resolve(cli.dir, cli.instance, cli.config.as_deref(), cli.verbose)?;
-    match cli.command {
-        Command::Path { service } => path::run(&settings, &service),
-        Command::Get { service } => get::run(&settings, &service),
-        Command::Status { service, json } => status::run(&settings, &service, json),
-        Command::Run { service, exec, command } => run::run(&settings, &service, exec, &command),
-        Command::Stop { service, signal, timeout, no_kill } => stop::run(&settings, &service, signal, timeout, no_kill),
-        Command::Wait { service, gone, timeout } => wait::run(&settings, &service, gone, timeout),
-        Command::Remove { service } => remove::run(&settings, &service),
-        Command::List { all_instances, json, prometheus } => list::run(&settings, all_instances, json, prometheus),
+    match &cli.command {
+        Command::Path(args) => path::run(&settings, args),
+        Command::Get(args) => get::run(&settings, args),
+        Command::Status(args) => status::run(&settings, args),
+        Command::Run(args) => run::run(&settings, args),
+        Command::Stop(args) => stop::run(&settings, args),
+        Command::Wait(args) => wait::run(&settings, args),
+        Command::Remove(args) => remove::run(&settings, args),
+        Command::List(args) => list::run(&settings, args),
     }
 }
 

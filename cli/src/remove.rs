@@ -1,8 +1,10 @@
 //! `pidfile remove SERVICE`: remove a stale pidfile, never a live one.
 
+use crate::args::RemoveArgs;
 use crate::common::{Failure, Settings};
 
-pub fn run(settings: &Settings, service: &str) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &RemoveArgs) -> Result<u8, Failure> {
+    let service = args.service.as_str();
     let path = settings.path(service)?;
     let existed = std::fs::symlink_metadata(&path).is_ok();
     match pidfiles::remove_at(&path) {

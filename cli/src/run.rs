@@ -9,12 +9,14 @@ use pidfiles::{Error, PidFile};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
+use crate::args::RunArgs;
 use crate::common::{Failure, Settings};
 
 /// The signals a supervisor passes on to its command.
 const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
-pub fn run(settings: &Settings, service: &str, exec: bool, command: &[String]) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
+    let (service, exec, command) = (args.service.as_str(), args.exec, args.command.as_slice());
     let path = settings.path(service)?;
     // This process's own signal handling (forwarding, or none after exec) replaces the library's handlers.
     let mut guard = match PidFile::builder().signal_handlers(false).acquire(&path) {

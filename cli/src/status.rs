@@ -4,6 +4,7 @@ use pidfiles::{Config, PidConfig, Status};
 
 use serde::Serialize;
 
+use crate::args::StatusArgs;
 use crate::common::{Failure, Settings, USAGE, locked_by, modified, rfc3339};
 
 /// LSB: program is running.
@@ -111,7 +112,8 @@ impl Report {
     }
 }
 
-pub fn run(settings: &Settings, service: &str, json: bool) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &StatusArgs) -> Result<u8, Failure> {
+    let (service, json) = (args.service.as_str(), args.json);
     let report = Report::of(service, &settings.config)?;
     if json {
         println!("{}", serde_json::to_string(&report).map_err(|error| Failure::new(UNKNOWN, error.to_string()))?);

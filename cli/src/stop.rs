@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use pidfiles::Status;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
+use crate::args::StopArgs;
 use crate::common::{Failure, Settings, locked_by, signal_name};
 
 /// How often the pidfile is looked at while waiting.
@@ -14,7 +15,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// How long to wait for a process to be gone after SIGKILL.
 const AFTER_KILL: Duration = Duration::from_secs(5);
 
-pub fn run(settings: &Settings, service: &str, signal: i32, timeout: Duration, no_kill: bool) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
+    let StopArgs { ref service, signal, timeout, no_kill } = *args;
+    let service = service.as_str();
     let path = settings.path(service)?;
     // The proof rule refuses what start-stop-daemon refuses (a pidfile anyone may write, or another user's outside
     // that user's own service directory), and more: only a proven holder is signalled.

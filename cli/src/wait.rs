@@ -4,12 +4,15 @@ use std::time::{Duration, Instant};
 
 use pidfiles::Status;
 
+use crate::args::WaitArgs;
 use crate::common::{Failure, Settings};
 
 /// How often the pidfile is looked at.
 const POLL: Duration = Duration::from_millis(20);
 
-pub fn run(settings: &Settings, service: &str, gone: bool, timeout: Duration) -> Result<u8, Failure> {
+pub fn run(settings: &Settings, args: &WaitArgs) -> Result<u8, Failure> {
+    let WaitArgs { ref service, gone, timeout } = *args;
+    let service = service.as_str();
     settings.path(service)?;
     let deadline = Instant::now() + timeout;
     loop {
