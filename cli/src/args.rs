@@ -38,11 +38,12 @@ pub enum Command {
     /// Print the path of SERVICE's pidfile.
     #[command(after_help = "Example:\n  pidfile --instance staging path web    # /var/tmp/staging-web.pid")]
     Path(PathArgs),
-    /// Print the pid in SERVICE's pidfile: exit 0, 1 when there is no pidfile, 4 when it is corrupt or unreadable.
+    /// Print the pid in SERVICE's pidfile: exit 0, 1 when there is no pidfile, 4 when it holds no pid to stand behind
+    /// (its state is unknown, it is empty or not written yet, or it is stale and written by another user).
     #[command(after_help = "Example:\n  kill -HUP \"$(pidfile get web)\"")]
     Get(GetArgs),
     /// Tell whether SERVICE runs, with the LSB init-script codes: 0 running, 1 dead but the pidfile exists
-    /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile).
+    /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile, or a lock that proves nothing).
     #[command(after_help = "Example:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json")]
     Status(StatusArgs),
     /// Run COMMAND as the one instance of SERVICE.

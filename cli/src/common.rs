@@ -6,8 +6,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pidfiles::{Config, Error};
 
-/// The exit code of a usage error: a bad service name, duration or signal.
-pub const USAGE: u8 = 2;
+/// The exit codes of every subcommand, each named once here (README's table says which subcommand gives which).
+pub mod exit {
+    /// Done; for `status`, running (LSB 0).
+    pub const SUCCESS: u8 = 0;
+    /// Refused, failed or timed out, said in one line on stderr; for `get`, no pidfile.
+    pub const FAILURE: u8 = 1;
+    /// A usage error: a bad service name, duration, signal or option.
+    pub const USAGE: u8 = 2;
+    /// `status` (LSB 1): the program is dead and its pidfile remains.
+    pub const STALE: u8 = 1;
+    /// `status` (LSB 3): the program is not running.
+    pub const NOT_RUNNING: u8 = 3;
+    /// `status` (LSB 4): the state is unknown; for `get`, there is no pid it could stand behind.
+    pub const UNKNOWN: u8 = 4;
+}
 
 /// What went wrong, and the exit code that says so.
 #[derive(Debug)]
@@ -25,7 +38,7 @@ impl Failure {
 impl From<Error> for Failure {
     /// A library error: a usage error for a bad name, a plain failure (1) otherwise.
     fn from(error: Error) -> Failure {
-        let code = if matches!(error, Error::InvalidName { .. }) { USAGE } else { 1 };
+        let code = if matches!(error, Error::InvalidName { .. }) { exit::USAGE } else { exit::FAILURE };
         Failure::new(code, error.to_string())
     }
 }

@@ -1,54 +1,46 @@
-//! `pidfile get SERVICE`: print the pid; 1 when there is no pidfile, 4 when it is corrupt, unreadable, or locked in
-//! a way that proves nothing of the pid it names.
+//! `pidfile get SERVICE`: print the pid; 1 when there is no pidfile, 4 when there is no pid to stand behind (the
+//! state is unknown, the file is empty, the service has not written its pid yet, or a stale file was written by
+//! someone whose word does not count).
 
-use pidfiles::Status;
+use std::path::Path;
 
 use crate::args::GetArgs;
-use crate::common::{Failure, Settings, USAGE, locked_by};
-
-/// The exit code for a pidfile that cannot be read, does not hold a pid, or whose pid is not to be trusted.
-const UNREADABLE: u8 = 4;
+use crate::common::{Failure, Settings, exit};
+use crate::state::State;
+use crate::status::Report;
 
 pub fn run(settings: &Settings, args: &GetArgs) -> Result<u8, Failure> {
-    let service = args.service.as_str();
-    let path = settings.path(service)?;
     // The same judgement as `status`, so that a script never gets a pid that `status` would not stand behind.
-    match pidfiles::status_at(&path) {
-        Ok(Status::Running { pid: Some(pid), .. }) => {
+    let path = settings.path(&args.service)?;
+    let report = Report::of(&args.service, &settings.config)?;
+    let no_pid = |why: String| Err(Failure::new(exit::UNKNOWN, format!("{} {why}", report.path)));
+    match (report.state, report.pid) {
+        (State::Running, Some(pid)) => {
             println!("{pid}");
-            Ok(0)
+            Ok(exit::SUCCESS)
         }
         // A stale file's pid is only what it says; it says it in the name of its owner, whose word must count.
-        Ok(Status::Stale { pid: Some(pid) }) => match untrusted_writer(&path) {
+        (State::Stale, Some(pid)) => match untrusted_writer(&path) {
             None => {
                 println!("{pid}");
-                Ok(0)
+                Ok(exit::SUCCESS)
             }
-            Some(why) => {
-                Err(Failure::new(UNREADABLE, format!("{} {why}: its pid ({pid}) is not to be trusted", path.display())))
-            }
+            Some(why) => no_pid(format!("{why}: its pid ({pid}) is not to be trusted")),
         },
-        Ok(Status::NotRunning) => {
-            settings.say(&format!("no pidfile at {}", path.display()));
-            Ok(1)
+        (State::NotRunning, _) => {
+            settings.say(&format!("no pidfile at {}", report.path));
+            Ok(exit::FAILURE)
         }
-        Ok(Status::Running { pid: None, .. }) => {
-            Err(Failure::new(UNREADABLE, format!("{} is locked by its service but holds no pid yet", path.display())))
+        (State::Running, None) => no_pid("is locked by its service but holds no pid yet".to_owned()),
+        (State::Stale, None) => no_pid("is empty: it holds no pid".to_owned()),
+        (State::Unknown, _) => {
+            Err(Failure::new(exit::UNKNOWN, report.error.unwrap_or_else(|| format!("{} is unknown", report.path))))
         }
-        Ok(Status::Stale { pid: None }) => {
-            Err(Failure::new(UNREADABLE, format!("{} is empty: it holds no pid", path.display())))
-        }
-        Ok(Status::Unproven { holder, doubt, .. }) => Err(Failure::new(
-            UNREADABLE,
-            format!("{} is {}: its pid is not to be trusted", path.display(), locked_by(holder, doubt)),
-        )),
-        Err(error @ pidfiles::Error::InvalidName { .. }) => Err(Failure::new(USAGE, error.to_string())),
-        Err(error) => Err(Failure::new(UNREADABLE, error.to_string())),
     }
 }
 
 /// Why anyone but root and us may have written the file at `path`, if they may have.
-fn untrusted_writer(path: &std::path::Path) -> Option<String> {
+fn untrusted_writer(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).ok()?;
     let me = rustix::process::geteuid().as_raw();

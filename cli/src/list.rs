@@ -6,15 +6,18 @@ use std::fmt::Write;
 use pidfiles::{Config, PidConfig};
 
 use crate::args::ListArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
+use crate::state::State;
 use crate::status::Report;
 
 pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
     let ListArgs { all_instances, json, prometheus } = *args;
     let dir = settings.config.pid_dir();
     let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => Failure::new(1, format!("pid directory {} does not exist", dir.display())),
-        _ => Failure::new(1, format!("cannot list {}: {error}", dir.display())),
+        std::io::ErrorKind::NotFound => {
+            Failure::new(exit::FAILURE, format!("pid directory {} does not exist", dir.display()))
+        }
+        _ => Failure::new(exit::FAILURE, format!("cannot list {}: {error}", dir.display())),
     })?;
     let mut names: Vec<(String, String)> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -27,7 +30,7 @@ pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
         .filter_map(Result::ok)
         .collect();
     let output = if json {
-        serde_json::to_string_pretty(&reports).map_err(|error| Failure::new(1, error.to_string()))? + "\n"
+        serde_json::to_string_pretty(&reports).map_err(|error| Failure::new(exit::FAILURE, error.to_string()))? + "\n"
     } else if prometheus {
         exposition(&reports)
     } else {
@@ -79,7 +82,7 @@ fn exposition(reports: &[Report]) -> String {
     let _ = writeln!(out, "# HELP pidfile_up Whether the service runs (1) or not (0), by its pidfile.");
     let _ = writeln!(out, "# TYPE pidfile_up gauge");
     for report in reports {
-        let _ = writeln!(out, "pidfile_up{{{}}} {}", labels(report), u8::from(report.state == "running"));
+        let _ = writeln!(out, "pidfile_up{{{}}} {}", labels(report), u8::from(report.state == State::Running));
     }
     let _ = writeln!(out, "# HELP pidfile_locked Whether a lock held on the pidfile proves the service runs.");
     let _ = writeln!(out, "# TYPE pidfile_locked gauge");
@@ -92,7 +95,7 @@ fn exposition(reports: &[Report]) -> String {
     );
     let _ = writeln!(out, "# TYPE pidfile_unknown gauge");
     for report in reports {
-        let _ = writeln!(out, "pidfile_unknown{{{}}} {}", labels(report), u8::from(report.state == "unknown"));
+        let _ = writeln!(out, "pidfile_unknown{{{}}} {}", labels(report), u8::from(report.state == State::Unknown));
     }
     let _ = writeln!(out, "# HELP pidfile_pid The process id the pidfile names.");
     let _ = writeln!(out, "# TYPE pidfile_pid gauge");

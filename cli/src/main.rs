@@ -16,6 +16,7 @@ mod list;
 mod path;
 mod remove;
 mod run;
+mod state;
 mod status;
 mod stop;
 mod wait;
@@ -104,7 +105,7 @@ fn usage_error(error: clap::Error) -> ! {
         _ => one_line(&error.render().to_string()),
     };
     eprintln!("pidfile: {message} (see pidfile --help)");
-    std::process::exit(i32::from(common::USAGE));
+    std::process::exit(i32::from(common::exit::USAGE));
 }
 
 /// clap's message for a usage error on one line: its first line, without the `error: ` prefix, followed by what

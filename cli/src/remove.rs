@@ -1,7 +1,7 @@
 //! `pidfile remove SERVICE`: remove a stale pidfile, never a live one.
 
 use crate::args::RemoveArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
 
 pub fn run(settings: &Settings, args: &RemoveArgs) -> Result<u8, Failure> {
     let service = args.service.as_str();
@@ -13,7 +13,7 @@ pub fn run(settings: &Settings, args: &RemoveArgs) -> Result<u8, Failure> {
         Err(pidfiles::Error::InUse { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             return Err(Failure::new(
-                1,
+                exit::FAILURE,
                 format!(
                     "{service} is running ({pid}); not removing {}: a second instance could start beside it",
                     path.display()

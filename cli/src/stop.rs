@@ -8,7 +8,7 @@ use pidfiles::Status;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use crate::args::StopArgs;
-use crate::common::{Failure, Settings, locked_by, signal_name};
+use crate::common::{Failure, Settings, exit, locked_by, signal_name};
 
 /// How often the pidfile is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
@@ -32,17 +32,20 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
         }
         Status::Unproven { holder, doubt, .. } => {
             let locked = locked_by(holder, doubt);
-            return Err(Failure::new(1, format!("{} is {locked}: not signalling anything", path.display())));
+            return Err(Failure::new(
+                exit::FAILURE,
+                format!("{} is {locked}: not signalling anything", path.display()),
+            ));
         }
         Status::Running { pid: None, .. } => {
             return Err(Failure::new(
-                1,
+                exit::FAILURE,
                 format!("{} is locked but does not name a pid: not signalling anything", path.display()),
             ));
         }
         Status::Running { pid: Some(pid), locked: false } => {
             return Err(Failure::new(
-                1,
+                exit::FAILURE,
                 format!(
                     "{} is not locked: nothing proves that pid {pid} is {service} (a tool that does not lock wrote it, or the process closed the pidfile); not signalling it",
                     path.display()
@@ -52,7 +55,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
         Status::Running { pid: Some(pid), locked: true } => pid,
     };
     if pid == 1 || pid == std::process::id() {
-        return Err(Failure::new(1, format!("refusing to signal pid {pid}, named by {}", path.display())));
+        return Err(Failure::new(exit::FAILURE, format!("refusing to signal pid {pid}, named by {}", path.display())));
     }
     // The pidfd pins the process: if the pidfile still proves it the holder (or the holder's command) after the
     // pidfd was opened, the pidfd is that process, and a signal through it cannot reach a reused pid.
@@ -63,7 +66,10 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
             return remove_if_stale(settings, service, &path).map(|()| 0);
         }
         Err(error) => {
-            return Err(Failure::new(1, format!("cannot open a pidfd for pid {pid}: {error}; not signalling it")));
+            return Err(Failure::new(
+                exit::FAILURE,
+                format!("cannot open a pidfd for pid {pid}: {error}; not signalling it"),
+            ));
         }
     };
     if !still_running(&path, pid) {
@@ -79,7 +85,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
     }
     if no_kill {
         return Err(Failure::new(
-            1,
+            exit::FAILURE,
             format!(
                 "{service} (pid {pid}) is still running {timeout:?} after {}; not killed (--no-kill)",
                 signal_name(signal)
@@ -93,7 +99,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
         settings.say(&format!("{service} killed"));
         return Ok(0);
     }
-    Err(Failure::new(1, format!("{service} (pid {pid}) is still running after SIGKILL")))
+    Err(Failure::new(exit::FAILURE, format!("{service} (pid {pid}) is still running after SIGKILL")))
 }
 
 /// The process to signal, through a pidfd only: a plain `kill` by pid could reach a process that took the pid over.
@@ -114,7 +120,7 @@ impl Target {
         let signal = Signal::from_named_raw(signal).ok_or_else(|| Failure::new(2, format!("cannot send {name}")))?;
         match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(error) => Err(Failure::new(1, format!("cannot send {name} to pid {}: {error}", self.pid))),
+            Err(error) => Err(Failure::new(exit::FAILURE, format!("cannot send {name} to pid {}: {error}", self.pid))),
         }
     }
 }
@@ -158,7 +164,10 @@ fn remove_if_stale(settings: &Settings, service: &str, path: &Path) -> Result<()
         }
         Err(pidfiles::Error::Blocked { holder, doubt, .. }) => {
             let locked = locked_by(holder, doubt);
-            Err(Failure::new(1, format!("{service} stopped, but {} is still {locked}: not removed", path.display())))
+            Err(Failure::new(
+                exit::FAILURE,
+                format!("{service} stopped, but {} is still {locked}: not removed", path.display()),
+            ))
         }
         // A service's own directory, of another user: the service is stopped, and its leftover file is its user's
         // to remove (we never remove pidfiles where another user could rename them).

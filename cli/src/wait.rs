@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use pidfiles::Status;
 
 use crate::args::WaitArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
 
 /// How often the pidfile is looked at.
 const POLL: Duration = Duration::from_millis(20);
@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, args: &WaitArgs) -> Result<u8, Failure> {
         let now = Instant::now();
         if now >= deadline {
             let wanted = if gone { "stop" } else { "start" };
-            return Err(Failure::new(1, format!("{service} did not {wanted} within {timeout:?}")));
+            return Err(Failure::new(exit::FAILURE, format!("{service} did not {wanted} within {timeout:?}")));
         }
         std::thread::sleep(POLL.min(deadline - now));
     }
