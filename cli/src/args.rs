@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::common::{parse_duration, parse_signal};
+use crate::common::parse_duration;
+use crate::signal::Signal;
 
 /// Run, stop, check, wait for and list services by their pidfiles.
 ///
@@ -122,9 +123,9 @@ pub struct RunArgs {
 pub struct StopArgs {
     /// The service.
     pub service: String,
-    /// The signal to send first, by name (TERM, SIGTERM) or number.
-    #[arg(long, default_value = "TERM", value_parser = parse_signal, value_name = "SIG")]
-    pub signal: i32,
+    /// The signal to send first: a name (TERM, SIGTERM), a number, or a real-time signal (RTMIN+N, RTMAX-N).
+    #[arg(long, default_value = "TERM", value_name = "SIG")]
+    pub signal: Signal,
     /// How long to wait for the process to be gone (500ms, 20s, 2m).
     #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: Duration,

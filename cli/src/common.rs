@@ -1,5 +1,5 @@
 //! What the subcommands share: the resolved settings, failures with their exit codes, and the parsing of
-//! durations, signals and times.
+//! durations and times.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -114,22 +114,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses a signal by name (`TERM`, `SIGTERM`, any case) or number.
-pub fn parse_signal(text: &str) -> Result<i32, String> {
-    let unknown = || format!("unknown signal {text:?}: give a name such as TERM or a number such as 15");
-    if let Ok(number) = text.parse::<i32>() {
-        return if (1..=64).contains(&number) && number != 32 && number != 33 { Ok(number) } else { Err(unknown()) };
-    }
-    let upper = text.to_ascii_uppercase();
-    let wanted = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    (1..32).find(|&number| signal_hook::low_level::signal_name(number) == Some(wanted.as_str())).ok_or_else(unknown)
-}
-
-/// The name of a signal, such as `SIGTERM`, for messages.
-pub fn signal_name(signal: i32) -> String {
-    signal_hook::low_level::signal_name(signal).map_or_else(|| format!("signal {signal}"), str::to_owned)
-}
-
 /// When the file at `path` was last written, if it exists.
 pub fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::symlink_metadata(path).and_then(|meta| meta.modified()).ok()
@@ -177,19 +161,6 @@ mod tests {
         for bad in ["", "s", "-1s", "10x", "1..2s", "ms5", "10000000000000000000s", "2562047788015216h", "876001h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn signals() {
-        assert_eq!(parse_signal("TERM"), Ok(15));
-        assert_eq!(parse_signal("SIGTERM"), Ok(15));
-        assert_eq!(parse_signal("sigint"), Ok(2));
-        assert_eq!(parse_signal("9"), Ok(9));
-        assert_eq!(parse_signal("USR1"), Ok(10));
-        for bad in ["", "0", "-15", "65", "NOPE", "SIG"] {
-            assert!(parse_signal(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(signal_name(15), "SIGTERM");
     }
 
     #[test]

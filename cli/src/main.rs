@@ -16,6 +16,7 @@ mod list;
 mod path;
 mod remove;
 mod run;
+mod signal;
 mod state;
 mod status;
 mod stop;

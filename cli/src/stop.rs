@@ -5,10 +5,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pidfiles::Status;
-use rustix::process::{Pid, PidfdFlags, Signal};
+use rustix::process::{Pid, PidfdFlags};
 
 use crate::args::StopArgs;
-use crate::common::{Failure, Settings, exit, locked_by, signal_name};
+use crate::common::{Failure, Settings, exit, locked_by};
+use crate::signal::Signal;
 
 /// How often the pidfile is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
@@ -77,7 +78,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
         return remove_if_stale(settings, service, &path).map(|()| 0);
     }
     target.send(signal)?;
-    settings.say(&format!("sent {} to {service} (pid {pid})", signal_name(signal)));
+    settings.say(&format!("sent {signal} to {service} (pid {pid})"));
     if wait_until_gone(&path, pid, timeout) {
         remove_if_stale(settings, service, &path)?;
         settings.say(&format!("{service} stopped"));
@@ -86,13 +87,10 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
     if no_kill {
         return Err(Failure::new(
             exit::FAILURE,
-            format!(
-                "{service} (pid {pid}) is still running {timeout:?} after {}; not killed (--no-kill)",
-                signal_name(signal)
-            ),
+            format!("{service} (pid {pid}) is still running {timeout:?} after {signal}; not killed (--no-kill)"),
         ));
     }
-    target.send(signal_hook::consts::SIGKILL)?;
+    target.send(Signal::KILL)?;
     settings.say(&format!("sent SIGKILL to {service} (pid {pid})"));
     if wait_until_gone(&path, pid, AFTER_KILL) {
         remove_if_stale(settings, service, &path)?;
@@ -115,14 +113,26 @@ impl Target {
         Ok(Target { pid, pidfd })
     }
 
-    fn send(&self, signal: i32) -> Result<(), Failure> {
-        let name = signal_name(signal);
-        let signal = Signal::from_named_raw(signal).ok_or_else(|| Failure::new(2, format!("cannot send {name}")))?;
-        match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
+    fn send(&self, signal: Signal) -> Result<(), Failure> {
+        match rustix::process::pidfd_send_signal(&self.pidfd, to_rustix(signal)) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(error) => Err(Failure::new(exit::FAILURE, format!("cannot send {name} to pid {}: {error}", self.pid))),
+            Err(error) => {
+                Err(Failure::new(exit::FAILURE, format!("cannot send {signal} to pid {}: {error}", self.pid)))
+            }
         }
     }
+}
+
+/// The signal as rustix sends it. rustix names the standard signals only; a real-time one is made from its number.
+fn to_rustix(signal: Signal) -> rustix::process::Signal {
+    let number = signal.number();
+    rustix::process::Signal::from_named_raw(number).unwrap_or_else(|| {
+        assert!(signal.is_realtime(), "a Signal is either named or real-time");
+        // SAFETY: `number` is non-zero and within the C library's SIGRTMIN..=SIGRTMAX, which the C library leaves to
+        // programs (the signals it reserves for itself lie below SIGRTMIN); it is only sent to another process, never
+        // blocked, handled or consumed here.
+        unsafe { rustix::process::Signal::from_raw_unchecked(number) }
+    })
 }
 
 /// Whether the pidfile still proves `pid` running.

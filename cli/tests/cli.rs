@@ -326,6 +326,33 @@ fn stop_sends_the_signal_waits_and_is_quiet_unless_verbose() {
 }
 
 #[test]
+fn stop_sends_a_real_time_signal_counted_from_the_start_of_the_range() {
+    let place = Place::new();
+    // The number as the shell, over the same C library, counts it.
+    let number = Command::new("bash").args(["-c", "kill -l RTMIN+1"]).output().unwrap();
+    let number = stdout(&number).trim().to_owned();
+    assert!(number.parse::<u32>().is_ok(), "bash cannot count RTMIN+1: {number:?}");
+    let mut service = place.start("web", &[], &strs(&idle(&format!("trap 'echo got RTMIN+1; exit 3' {number};"))));
+    let output = place.run(&["stop", "web", "--signal", "sigrtmin+1", "-v"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("sent SIGRTMIN+1 to web"), "{}", stderr(&output));
+    assert_eq!(service.line(), "got RTMIN+1");
+    assert_eq!(service.wait().code(), Some(3));
+}
+
+#[test]
+fn stop_refuses_a_signal_the_c_library_keeps_for_itself() {
+    let place = Place::new();
+    let output = place.run(&["stop", "web", "--signal", "32"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("pidfile: invalid value '32' for '--signal <SIG>': invalid signal \"32\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn stop_kills_a_command_that_ignores_sigterm_after_the_timeout() {
     let place = Place::new();
     let mut service = place.start("stubborn", &[], &strs(&idle("trap '' TERM;")));

@@ -22,6 +22,11 @@ mod args;
 #[path = "../../cli/src/common.rs"]
 mod common;
 
+// The signal type of `stop --signal`.
+#[allow(dead_code)]
+#[path = "../../cli/src/signal.rs"]
+mod signal;
+
 /// The name the command is installed under.
 const BIN: &str = "pidfile";
 
