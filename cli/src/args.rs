@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::common::parse_duration;
 use crate::signal::Signal;
@@ -45,7 +45,9 @@ pub enum Command {
     Get(GetArgs),
     /// Tell whether SERVICE runs, with the LSB init-script codes: 0 running, 1 dead but the pidfile exists
     /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile, or a lock that proves nothing).
-    #[command(after_help = "Example:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json")]
+    #[command(
+        after_help = "Examples:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json\n  pidfile status web --format prometheus"
+    )]
     Status(StatusArgs),
     /// Run COMMAND as the one instance of SERVICE.
     ///
@@ -76,7 +78,7 @@ pub enum Command {
     Remove(RemoveArgs),
     /// List the pidfiles of the instance (or of all instances) in the pid directory: service, pid, state, since.
     #[command(
-        after_help = "Examples:\n  pidfile list\n  pidfile list --all-instances --json\n  pidfile list --prometheus > /var/lib/node_exporter/textfile/pidfile.prom"
+        after_help = "Examples:\n  pidfile list\n  pidfile list --all-instances --json\n  pidfile list --prometheus > /var/lib/node_exporter/textfile/pidfile.prom.tmp &&\n    mv /var/lib/node_exporter/textfile/pidfile.prom.tmp /var/lib/node_exporter/textfile/pidfile.prom"
     )]
     List(ListArgs),
 }
@@ -100,9 +102,20 @@ pub struct GetArgs {
 pub struct StatusArgs {
     /// The service.
     pub service: String,
-    /// Print one JSON object: service, instance, path, pid, state, locked, since.
+    /// How to print the answer: a sentence, one JSON object (service, instance, path, pid, state, locked, since), or
+    /// the Prometheus text exposition format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Short for --format json.
     #[arg(long)]
     pub json: bool,
+}
+
+impl StatusArgs {
+    /// The format asked for, by `--format` or `--json`.
+    pub fn format(&self) -> Result<Format, String> {
+        Format::chosen(self.format, &[(self.json, Format::Json)])
+    }
 }
 
 /// The arguments of `pidfile run`.
@@ -160,10 +173,55 @@ pub struct ListArgs {
     /// List every instance's pidfiles, not only this instance's.
     #[arg(long)]
     pub all_instances: bool,
-    /// Print a JSON array of objects.
+    /// How to print the list: a table, a JSON array of objects, or the Prometheus text exposition format (for
+    /// node_exporter's textfile collector).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Short for --format json.
     #[arg(long, conflicts_with = "prometheus")]
     pub json: bool,
-    /// Print the Prometheus text exposition format, for node_exporter's textfile collector.
+    /// Short for --format prometheus.
     #[arg(long)]
     pub prometheus: bool,
+}
+
+impl ListArgs {
+    /// The format asked for, by `--format`, `--json` or `--prometheus`.
+    pub fn format(&self) -> Result<Format, String> {
+        Format::chosen(self.format, &[(self.json, Format::Json), (self.prometheus, Format::Prometheus)])
+    }
+}
+
+/// How `status` and `list` print what they found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: a sentence, or a table.
+    Text,
+    /// JSON: an object per service.
+    Json,
+    /// The Prometheus text exposition format.
+    Prometheus,
+}
+
+impl Format {
+    /// The format that `--format` and the short forms (`--json`, given with whether each was) ask for together,
+    /// text by default. A short form beside a `--format` of another value contradicts it.
+    fn chosen(format: Option<Format>, short_forms: &[(bool, Format)]) -> Result<Format, String> {
+        let short = short_forms.iter().find(|&&(given, _)| given).map(|&(_, format)| format);
+        match (format, short) {
+            (Some(long), Some(short)) if long != short => {
+                Err(format!("--{} contradicts --format {}", short.name(), long.name()))
+            }
+            (long, short) => Ok(long.or(short).unwrap_or(Format::Text)),
+        }
+    }
+
+    /// The value's name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Prometheus => "prometheus",
+        }
+    }
 }

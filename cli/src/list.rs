@@ -1,17 +1,18 @@
-//! `pidfile list [--all-instances] [--json | --prometheus]`: every pidfile of the instance, or of all instances,
+//! `pidfile list [--all-instances] [--format text|json|prometheus]`: every pidfile of the instance, or of all instances,
 //! in the pid directory.
 
 use std::fmt::Write;
 
 use pidfiles::{Config, PidConfig};
 
-use crate::args::ListArgs;
+use crate::args::{Format, ListArgs};
 use crate::common::{Failure, Settings, exit};
-use crate::state::State;
+use crate::prometheus;
 use crate::status::Report;
 
 pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
-    let ListArgs { all_instances, json, prometheus } = *args;
+    let format = args.format().map_err(|message| Failure::new(exit::USAGE, message))?;
+    let all_instances = args.all_instances;
     let dir = settings.config.pid_dir();
     let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => {
@@ -29,12 +30,13 @@ pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
         .map(|(instance, service)| Report::of(service, &Config::new(dir, instance.as_str())))
         .filter_map(Result::ok)
         .collect();
-    let output = if json {
-        serde_json::to_string_pretty(&reports).map_err(|error| Failure::new(exit::FAILURE, error.to_string()))? + "\n"
-    } else if prometheus {
-        exposition(&reports)
-    } else {
-        table(&reports, all_instances)
+    let output = match format {
+        Format::Json => {
+            serde_json::to_string_pretty(&reports).map_err(|error| Failure::new(exit::FAILURE, error.to_string()))?
+                + "\n"
+        }
+        Format::Prometheus => prometheus::exposition(&reports),
+        Format::Text => table(&reports, all_instances),
     };
     print!("{output}");
     Ok(0)
@@ -73,55 +75,6 @@ fn table(reports: &[Report], with_instance: bool) -> String {
     out
 }
 
-/// The Prometheus text exposition format, as node_exporter's textfile collector reads it.
-fn exposition(reports: &[Report]) -> String {
-    let mut out = String::new();
-    let labels = |report: &Report| {
-        format!("instance=\"{}\",service=\"{}\"", escape_label(&report.instance), escape_label(&report.service))
-    };
-    let _ = writeln!(out, "# HELP pidfile_up Whether the service runs (1) or not (0), by its pidfile.");
-    let _ = writeln!(out, "# TYPE pidfile_up gauge");
-    for report in reports {
-        let _ = writeln!(out, "pidfile_up{{{}}} {}", labels(report), u8::from(report.state == State::Running));
-    }
-    let _ = writeln!(out, "# HELP pidfile_locked Whether a lock held on the pidfile proves the service runs.");
-    let _ = writeln!(out, "# TYPE pidfile_locked gauge");
-    for report in reports {
-        let _ = writeln!(out, "pidfile_locked{{{}}} {}", labels(report), u8::from(report.locked));
-    }
-    let _ = writeln!(
-        out,
-        "# HELP pidfile_unknown Whether the service's state is unknown (1): the pidfile is unreadable, corrupt, or locked in a way that proves nothing."
-    );
-    let _ = writeln!(out, "# TYPE pidfile_unknown gauge");
-    for report in reports {
-        let _ = writeln!(out, "pidfile_unknown{{{}}} {}", labels(report), u8::from(report.state == State::Unknown));
-    }
-    let _ = writeln!(out, "# HELP pidfile_pid The process id the pidfile names.");
-    let _ = writeln!(out, "# TYPE pidfile_pid gauge");
-    for report in reports {
-        if let Some(pid) = report.pid {
-            let _ = writeln!(out, "pidfile_pid{{{}}} {pid}", labels(report));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP pidfile_start_time_seconds When the pidfile was last written, in seconds since the epoch."
-    );
-    let _ = writeln!(out, "# TYPE pidfile_start_time_seconds gauge");
-    for report in reports {
-        if let Some(since) = report.since_epoch {
-            let _ = writeln!(out, "pidfile_start_time_seconds{{{}}} {since:.3}", labels(report));
-        }
-    }
-    out
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,10 +88,5 @@ mod tests {
         assert_eq!(split_name("prod-web.txt", Some("prod")), None);
         assert_eq!(split_name("prod-web.pid", None), Some(("prod".into(), "web".into())));
         assert_eq!(split_name("lonely.pid", None), None);
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

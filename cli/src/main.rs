@@ -14,6 +14,7 @@ mod common;
 mod get;
 mod list;
 mod path;
+mod prometheus;
 mod remove;
 mod run;
 mod signal;

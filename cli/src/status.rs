@@ -1,10 +1,10 @@
-//! `pidfile status SERVICE [--json]`: whether a service runs, with the LSB init-script exit codes.
+//! `pidfile status SERVICE [--format text|json|prometheus]`: whether a service runs, with the LSB init-script exit codes.
 
 use pidfiles::{Config, PidConfig, Status};
 
 use serde::Serialize;
 
-use crate::args::StatusArgs;
+use crate::args::{Format, StatusArgs};
 use crate::common::{Failure, Settings, exit, locked_by, modified, rfc3339};
 use crate::state::State;
 
@@ -102,14 +102,18 @@ impl Report {
 }
 
 pub fn run(settings: &Settings, args: &StatusArgs) -> Result<u8, Failure> {
-    let (service, json) = (args.service.as_str(), args.json);
-    let report = Report::of(service, &settings.config)?;
-    if json {
-        println!("{}", serde_json::to_string(&report).map_err(|error| Failure::new(exit::UNKNOWN, error.to_string()))?);
-    } else if report.state == State::Unknown {
-        eprintln!("pidfile: {}", report.error.as_deref().unwrap_or("unknown state"));
-    } else {
-        println!("{}", report.sentence());
+    let format = args.format().map_err(|message| Failure::new(exit::USAGE, message))?;
+    let report = Report::of(&args.service, &settings.config)?;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|error| Failure::new(exit::UNKNOWN, error.to_string()))?
+        ),
+        Format::Prometheus => print!("{}", crate::prometheus::exposition(std::slice::from_ref(&report))),
+        Format::Text if report.state == State::Unknown => {
+            eprintln!("pidfile: {}", report.error.as_deref().unwrap_or("unknown state"));
+        }
+        Format::Text => println!("{}", report.sentence()),
     }
     Ok(report.state.lsb_code())
 }

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-// The command line's definition, as the command compiles it.
+// The command line's definition, as the command compiles it (what the command does with the parsed values, such as
+// choosing a format, is not used here).
+#[allow(dead_code)]
 #[path = "../../cli/src/args.rs"]
 mod args;
 
