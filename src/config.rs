@@ -12,8 +12,8 @@
 //! | `pid_dir`       | [`set_config`] | `PIDFILE_DIR`    | `pid_dir` (or `[canonical] pid_dir`) in the TOML file named by `PIDFILE_CONFIG` | `/var/tmp` | |
 //! | `instance_name` | [`set_config`] | `PIDFILE_INSTANCE` | `instance_name` in that file          | `LPCONFIG` | `default`  |
 //!
-//! An empty environment variable counts as unset. A configuration file that cannot be read or does not parse is
-//! an error naming the file and the line; it is never silently ignored. Reading the file needs the crate's
+//! An empty environment variable counts as unset. A configuration file that cannot be read, does not parse or holds
+//! a key other than these is an error naming the file and the line; it is never silently ignored. Reading the file needs the crate's
 //! `config-file` feature (on by default): without it, naming a configuration file is an error naming the file.
 
 use std::path::{Path, PathBuf};
@@ -140,8 +140,8 @@ impl From<ConfigFileProblem> for Error {
 /// - `instance_name`: [`set_config`]; `PIDFILE_INSTANCE`; `instance_name` in that file; `LPCONFIG` (so that
 ///   services share pidfiles with deployments of the original module); `default`.
 ///
-/// An empty environment variable counts as unset. Other keys in the file are ignored, so it can be an
-/// application's own configuration file.
+/// An empty environment variable counts as unset. Any other key in the file is an error naming the key and its
+/// line, so that a misspelt key (`pid-dir`) is not silently without effect.
 ///
 /// # Panics
 ///
@@ -176,10 +176,10 @@ pub fn set_config(config: Config) -> Result<(), Error> {
     PROCESS_CONFIG.set(Ok(config)).map_err(|_| Error::ConfigAlreadySet)
 }
 
-/// The values a configuration file may give. Unknown keys are allowed: the file may be shared with the rest of an
-/// application's configuration.
+/// The values a configuration file may give. Any other key is refused (see [`KNOWN_KEYS`]): a misspelt key would
+/// otherwise leave its value silently unused.
 #[derive(Debug, Default)]
-#[cfg_attr(feature = "config-file", derive(serde::Deserialize))]
+#[cfg_attr(feature = "config-file", derive(serde::Deserialize), serde(deny_unknown_fields))]
 pub(crate) struct ConfigFile {
     instance_name: Option<String>,
     pid_dir: Option<PathBuf>,
@@ -187,7 +187,7 @@ pub(crate) struct ConfigFile {
 }
 
 #[derive(Debug, Default)]
-#[cfg_attr(feature = "config-file", derive(serde::Deserialize))]
+#[cfg_attr(feature = "config-file", derive(serde::Deserialize), serde(deny_unknown_fields))]
 pub(crate) struct CanonicalSection {
     pid_dir: Option<PathBuf>,
 }
@@ -257,17 +257,50 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigFileProblem> {
 const CONFIG_FILE_FEATURE_OFF: &str =
     "not read: the pidfiles library was built without its `config-file` feature, which reads configuration files";
 
+/// The keys a configuration file may hold at its top, and under `[canonical]` (the original module's layout): the
+/// fields of [`ConfigFile`] and [`CanonicalSection`].
+#[cfg(feature = "config-file")]
+const KNOWN_KEYS: [&str; 3] = ["instance_name", "pid_dir", "canonical"];
+#[cfg(feature = "config-file")]
+const KNOWN_CANONICAL_KEYS: [&str; 1] = ["pid_dir"];
+
 /// Parses the text of a configuration file; an error carries its line (from 1) and a one-line message.
 #[cfg(feature = "config-file")]
 pub(crate) fn parse_config_file(text: &str) -> Result<ConfigFile, (Option<usize>, String)> {
-    let file: ConfigFile = toml::from_str(text).map_err(|error| {
+    use serde::Deserialize;
+    let located = |error: toml::de::Error| {
         let line = error.span().map(|span| line_of(text, span.start));
         (line, error.message().trim().replace('\n', " "))
-    })?;
+    };
+    let table = toml::de::DeTable::parse(text).map_err(located)?;
+    check_keys(text, table.get_ref())?;
+    let file = ConfigFile::deserialize(toml::de::Deserializer::from(table)).map_err(located)?;
     if file.pid_dir.is_some() && file.canonical.as_ref().is_some_and(|section| section.pid_dir.is_some()) {
         return Err((None, "pid_dir is given twice, at the top and under [canonical]".to_owned()));
     }
     Ok(file)
+}
+
+/// Refuses a key that is not one of [`KNOWN_KEYS`] (or of [`KNOWN_CANONICAL_KEYS`] under `[canonical]`), naming it
+/// and its line, and the keys that are known. (serde's own refusal would name it too, but in serde's words.)
+#[cfg(feature = "config-file")]
+fn check_keys(text: &str, table: &toml::de::DeTable<'_>) -> Result<(), (Option<usize>, String)> {
+    let unknown = |key: &toml::Spanned<toml::de::DeString<'_>>, section: &str, known: &[&str]| {
+        let line = line_of(text, key.span().start);
+        let known = known.join(", ");
+        (Some(line), format!("unknown key {:?}{section} (known keys: {known})", key.get_ref().as_ref()))
+    };
+    for (key, value) in table {
+        if !KNOWN_KEYS.contains(&key.get_ref().as_ref()) {
+            return Err(unknown(key, "", &KNOWN_KEYS));
+        }
+        if let toml::de::DeValue::Table(section) = value.get_ref() {
+            if let Some(key) = section.keys().find(|key| !KNOWN_CANONICAL_KEYS.contains(&key.get_ref().as_ref())) {
+                return Err(unknown(key, " under [canonical]", &KNOWN_CANONICAL_KEYS));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "config-file")]
@@ -362,7 +395,7 @@ mod tests {
     fn config_file_gives_values_below_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pidfile.toml");
-        std::fs::write(&file, "instance_name = \"filed\"\nother = 1\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
+        std::fs::write(&file, "instance_name = \"filed\"\n[canonical]\npid_dir = \"/srv/pids\"\n").unwrap();
         let file = file.to_str().unwrap();
         assert_eq!(
             resolve_from(&[("PIDFILE_CONFIG", file), ("LPCONFIG", "lp")]).unwrap(),
@@ -417,6 +450,56 @@ mod tests {
     fn missing_config_file_is_an_error() {
         let problem = resolve_from(&[("PIDFILE_CONFIG", "/nonexistent/pidfile.toml")]).unwrap_err();
         assert!(Error::from(problem).to_string().contains("/nonexistent/pidfile.toml"));
+    }
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn unknown_key_is_an_error_naming_it_its_line_and_the_known_keys() {
+        let text = "instance_name = \"prod\"\n\npid-dir = \"/run\"\n";
+        let (line, message) = parse_config_file(text).unwrap_err();
+        assert_eq!(line, Some(3));
+        assert_eq!(message, "unknown key \"pid-dir\" (known keys: instance_name, pid_dir, canonical)");
+    }
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn unknown_key_under_canonical_is_an_error_naming_the_section() {
+        let (line, message) = parse_config_file("[canonical]\npid_dir = \"/a\"\nroot = \"/b\"\n").unwrap_err();
+        assert_eq!(line, Some(3));
+        assert_eq!(message, "unknown key \"root\" under [canonical] (known keys: pid_dir)");
+    }
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn unknown_table_is_an_error_at_its_header() {
+        let (line, message) = parse_config_file("instance_name = \"prod\"\n[app]\nport = 80\n").unwrap_err();
+        assert_eq!(line, Some(2));
+        assert!(message.starts_with("unknown key \"app\""), "{message}");
+    }
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn every_known_key_is_accepted() {
+        let file = parse_config_file("instance_name = \"i\"\n[canonical]\npid_dir = \"/c\"\n").unwrap();
+        assert_eq!(file.canonical.and_then(|section| section.pid_dir), Some(PathBuf::from("/c")));
+        let file = parse_config_file("instance_name = \"i\"\npid_dir = \"/p\"\n").unwrap();
+        assert_eq!((file.instance_name.as_deref(), file.pid_dir), (Some("i"), Some(PathBuf::from("/p"))));
+    }
+
+    #[test]
+    #[cfg(feature = "config-file")]
+    fn unknown_key_in_the_file_named_by_the_environment_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pidfile.toml");
+        std::fs::write(&file, "instance_name = \"filed\"\ninstance = \"typo\"\n").unwrap();
+        let problem = resolve_from(&[("PIDFILE_CONFIG", file.to_str().unwrap())]).unwrap_err();
+        assert_eq!(
+            Error::from(problem).to_string(),
+            format!(
+                "configuration file {}, line 2: unknown key \"instance\" (known keys: instance_name, pid_dir, canonical)",
+                file.display()
+            )
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub enum Error {
         limit: usize,
     },
 
-    /// A configuration file could not be read or does not parse.
+    /// A configuration file could not be read, does not parse, or holds a key the library does not know.
     ConfigFile {
         /// The configuration file.
         path: PathBuf,

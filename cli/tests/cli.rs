@@ -174,6 +174,27 @@ fn global_options_override_the_environment_and_config_file() {
 }
 
 #[test]
+fn an_unknown_key_in_the_config_file_is_an_error_naming_the_file_line_and_key() {
+    let place = Place::new();
+    let file = place.dir.path().join("conf.toml");
+    std::fs::write(&file, "instance_name = \"filed\"\n\npid-dir = \"/srv/pids\"\n").unwrap();
+    let expected = format!(
+        "pidfile: configuration file {}, line 3: unknown key \"pid-dir\" (known keys: instance_name, pid_dir, canonical)\n",
+        file.display()
+    );
+    let by_option =
+        Command::new(BIN).env_clear().args(["--config", file.to_str().unwrap(), "path", "web"]).output().unwrap();
+    let by_environment =
+        Command::new(BIN).env_clear().env("PIDFILE_CONFIG", &file).args(["path", "web"]).output().unwrap();
+    for output in [by_option, by_environment] {
+        assert_eq!(
+            (output.status.code(), stderr(&output), stdout(&output)),
+            (Some(1), expected.clone(), String::new())
+        );
+    }
+}
+
+#[test]
 fn get_prints_the_pid_or_exits_1_without_a_pidfile_and_4_when_corrupt() {
     let place = Place::new();
     let output = place.run(&["get", "web"]);
