@@ -1,12 +1,12 @@
-//! The command's help fits in 100 columns, however wide the terminal: `pidfile --help`, `pidfile -h`, and the same for
-//! every subcommand.
+//! The command's help: an example for every subcommand, and lines that fit in 100 columns however wide the terminal
+//! (`pidfile --help`, `pidfile -h`, and the same for every subcommand).
 //!
 //! The binary tested here is built with the dev-dependencies' features too, and divan's turn on clap's `wrap_help`;
 //! `.ci/smoke` checks the width again on a build without them, which must turn it on itself.
 
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
+use crate::util::{BIN, Place, stdout};
 
 /// The widest a line of help may be.
 const MAX_COLUMNS: usize = 100;
@@ -63,4 +63,21 @@ fn no_line_of_help_is_wider_than_100_columns() {
         }
     }
     assert!(too_wide.is_empty(), "lines wider than {MAX_COLUMNS} columns:\n{}", too_wide.join("\n"));
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let place = Place::new();
+    for subcommand in ["path", "get", "status", "run", "stop", "wait", "remove", "list"] {
+        let output = place.run(&[subcommand, "--help"]);
+        assert!(output.status.success(), "{subcommand}");
+        assert!(stdout(&output).contains("Example"), "{subcommand} --help has no example");
+    }
+}
+
+#[test]
+fn list_help_writes_the_prometheus_file_whole_with_mv() {
+    let place = Place::new();
+    let help = stdout(&place.run(&["list", "--help"]));
+    assert!(help.contains("pidfile.prom.tmp &&") && help.contains("mv "), "{help}");
 }
