@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
         Format::Text => table(&reports, all_instances),
     };
     print!("{output}");
-    Ok(0)
+    Ok(exit::SUCCESS)
 }
 
 /// Splits a file name `{instance}-{service}.pid` into its instance and service. With an instance given, only its

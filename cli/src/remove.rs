@@ -22,5 +22,5 @@ pub fn run(settings: &Settings, args: &RemoveArgs) -> Result<u8, Failure> {
         }
         Err(error) => return Err(error.into()),
     }
-    Ok(0)
+    Ok(exit::SUCCESS)
 }

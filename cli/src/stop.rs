@@ -25,11 +25,11 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
     let pid = match pidfiles::status_at(&path)? {
         Status::NotRunning => {
             settings.say(&format!("{service} is not running"));
-            return Ok(0);
+            return Ok(exit::SUCCESS);
         }
         Status::Stale { .. } => {
             remove_if_stale(settings, service, &path)?;
-            return Ok(0);
+            return Ok(exit::SUCCESS);
         }
         Status::Unproven { holder, doubt, .. } => {
             let locked = locked_by(holder, doubt);
@@ -64,7 +64,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
         Ok(target) => target,
         Err(rustix::io::Errno::SRCH) => {
             settings.say(&format!("{service} (pid {pid}) stopped by itself"));
-            return remove_if_stale(settings, service, &path).map(|()| 0);
+            return remove_if_stale(settings, service, &path).map(|()| exit::SUCCESS);
         }
         Err(error) => {
             return Err(Failure::new(
@@ -75,14 +75,14 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
     };
     if !still_running(&path, pid) {
         settings.say(&format!("{service} (pid {pid}) stopped by itself"));
-        return remove_if_stale(settings, service, &path).map(|()| 0);
+        return remove_if_stale(settings, service, &path).map(|()| exit::SUCCESS);
     }
     target.send(signal)?;
     settings.say(&format!("sent {signal} to {service} (pid {pid})"));
     if wait_until_gone(&path, pid, timeout) {
         remove_if_stale(settings, service, &path)?;
         settings.say(&format!("{service} stopped"));
-        return Ok(0);
+        return Ok(exit::SUCCESS);
     }
     if no_kill {
         return Err(Failure::new(
@@ -95,7 +95,7 @@ pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
     if wait_until_gone(&path, pid, AFTER_KILL) {
         remove_if_stale(settings, service, &path)?;
         settings.say(&format!("{service} killed"));
-        return Ok(0);
+        return Ok(exit::SUCCESS);
     }
     Err(Failure::new(exit::FAILURE, format!("{service} (pid {pid}) is still running after SIGKILL")))
 }

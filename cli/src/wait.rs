@@ -30,7 +30,7 @@ pub fn run(settings: &Settings, args: &WaitArgs) -> Result<u8, Failure> {
         };
         if reached {
             settings.say(&format!("{service} is {}", if gone { "not running" } else { "running" }));
-            return Ok(0);
+            return Ok(exit::SUCCESS);
         }
         let now = Instant::now();
         if now >= deadline {
