@@ -6,8 +6,6 @@
 // The C `main` below replaces Rust's runtime start-up, which would spend a good part of a `pidfile status` run
 // finding the main thread's stack (glibc parses /proc/self/maps for it) to report stack overflows nicely.
 #![cfg_attr(not(test), no_main)]
-// The gate: a C `main` is exported unmangled, and reads the `argv` the C library hands it.
-#![allow(unsafe_code)]
 
 mod args;
 mod common;
@@ -32,7 +30,10 @@ use crate::args::{Cli, Command};
 use crate::common::{Failure, Settings};
 
 /// The program's entry point, called by the C library with the command line.
+// The gates of unsafe code in the command are item by item: this C `main`, exported unmangled, and the copy of the
+// `argv` the C library hands it; the signal conversion in stop.rs.
 #[cfg(not(test))]
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime calls `main` with `argc` non-negative and `argv` pointing to `argc` pointers to
@@ -52,6 +53,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 ///
 /// `argv` must point to `argc` pointers, each null or to a NUL-terminated string, as C's `main` receives them. The
 /// copy stops at the first null pointer.
+#[allow(unsafe_code)]
 unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
     let count = usize::try_from(argc).unwrap_or(0);
     (0..count)
@@ -138,6 +140,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)]
 mod tests {
     use super::*;
 

@@ -124,6 +124,7 @@ impl Target {
 }
 
 /// The signal as rustix sends it. rustix names the standard signals only; a real-time one is made from its number.
+#[allow(unsafe_code)]
 fn to_rustix(signal: Signal) -> rustix::process::Signal {
     let number = signal.number();
     rustix::process::Signal::from_named_raw(number).unwrap_or_else(|| {
