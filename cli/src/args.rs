@@ -48,12 +48,17 @@ pub enum Command {
     /// Run COMMAND as the one instance of SERVICE.
     ///
     /// By default the command stays as a supervisor: it claims the pidfile, starts COMMAND, writes COMMAND's pid,
-    /// forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, waits, removes the pidfile and exits
-    /// with COMMAND's status (128+N if it died of signal N). COMMAND inherits the pidfile's lock, so no second
-    /// instance can start while it lives, even if the supervisor is killed; if a process COMMAND started still holds
-    /// the lock when COMMAND exits, the pidfile is left to it (and said so on stderr). With --exec, the pidfile is claimed
-    /// for this process, which then becomes COMMAND, keeping the lock: the pidfile's pid is COMMAND's own, and the
-    /// file stays (unlocked, so stale) after COMMAND exits.
+    /// passes on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to it, waits, removes the pidfile and
+    /// exits with COMMAND's status (128+N if it died of signal N; 127 if COMMAND is not found, 126 if it cannot run).
+    /// COMMAND runs in the supervisor's process group, in the terminal's foreground if run from one: it reads the
+    /// terminal, and gets Ctrl-C, Ctrl-\ and hang-ups from the terminal itself, once (the supervisor passes on what
+    /// processes send it, and of the terminal's signals only a hang-up that it gets alone, as the session's leader).
+    /// COMMAND inherits the pidfile's lock, so no second instance can start while it lives, even if the supervisor
+    /// is killed; if a process COMMAND started still holds the lock when COMMAND exits, the pidfile is left to it
+    /// (and said so on stderr).
+    ///
+    /// With --exec, the pidfile is claimed for this process, which then becomes COMMAND, keeping the lock: the
+    /// pidfile's pid is COMMAND's own, and the file stays (unlocked, so stale) after COMMAND exits.
     #[command(
         after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080"
     )]
