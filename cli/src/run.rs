@@ -1,5 +1,8 @@
-//! `pidfile run SERVICE [--exec] -- COMMAND [ARGS...]`: run a command as the one instance of a service.
+//! `pidfile run SERVICE [--exec | --background] -- COMMAND [ARGS...]`: run a command as the one instance of a
+//! service.
 
+mod background;
+mod notify;
 mod signals;
 
 use std::io;
@@ -16,6 +19,13 @@ use crate::args::RunArgs;
 use crate::common::{Failure, Settings};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
+    if args.background {
+        return if background::is_supervisor() {
+            background::supervise(settings, args)
+        } else {
+            background::start(settings, args)
+        };
+    }
     let (path, mut guard) = claim(settings, args)?;
     let mut program = Command::new(&args.command[0]);
     program.args(&args.command[1..]);
@@ -56,6 +66,9 @@ fn inheritable_lock(guard: &PidFile, path: &Path) -> Result<OwnedFd, Failure> {
 /// A command started under the pidfile's lock, with the signals sent to this process passed on to it.
 struct Supervised {
     child: Child,
+    /// Names the command until this is dropped, even after it is reaped: a signal sent through it cannot reach a
+    /// process that took the pid over.
+    pidfd: Option<OwnedFd>,
     name: String,
     signals: signals::Handle,
     forwarder: JoinHandle<()>,
@@ -77,15 +90,26 @@ impl Supervised {
         let child = program.spawn().map_err(|error| cannot_run(&name, &error))?;
         drop(inherited);
         let child_pid = child.id();
-        // Until it is reaped, the child's pid is its own; the pidfd keeps naming it after, so a signal that arrives
-        // late cannot reach a process that took the pid over.
         let pidfd = rustix::process::Pid::from_raw(child_pid as i32)
             .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
         guard.write_pid(child_pid)?;
         settings.say(&format!("{} runs {name} as pid {child_pid}", args.service));
         let handle = signals.handle()?;
-        let forwarder = std::thread::spawn(move || signals.forward(pidfd, child_pid));
-        Ok(Supervised { child, name, signals: handle, forwarder })
+        let target = pidfd.as_ref().and_then(|pidfd| pidfd.try_clone().ok());
+        let forwarder = std::thread::spawn(move || signals.forward(target, child_pid));
+        Ok(Supervised { child, pidfd, name, signals: handle, forwarder })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the command, unless it has been reaped.
+    fn send(&self, signal: rustix::process::Signal) {
+        if let Some(pidfd) = &self.pidfd {
+            // The command may have just exited; there is nothing more to do then.
+            let _ = rustix::process::pidfd_send_signal(pidfd, signal);
+        }
     }
 
     /// Waits for the command, removes the pidfile unless a process the command started holds its lock, and returns
