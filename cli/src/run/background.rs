@@ -133,11 +133,15 @@ fn open_log(path: &Path) -> Result<File, Failure> {
 /// The supervisor's side: detaches, starts the command, reports whether it got ready, and supervises it to the end.
 pub fn supervise(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     let mut reporter = Reporter::from_stdout()?;
-    let result = start_and_report(settings, args, &mut reporter);
-    if let Err(failure) = &result {
-        reporter.send(&format!("failed {} {}", failure.code, failure.message));
+    match start_and_report(settings, args, &mut reporter) {
+        Ok(code) => Ok(code),
+        Err(failure) => {
+            // Into the log first, so that it is there when the caller, told next, returns.
+            eprintln!("pidfile: {}", failure.message);
+            reporter.send(&format!("failed {} {}", failure.code, failure.message));
+            Ok(failure.code)
+        }
     }
-    result
 }
 
 /// The line back to the caller, written once.
