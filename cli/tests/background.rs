@@ -266,3 +266,39 @@ fn readiness_options_need_background() {
         assert!(!place.path().exists());
     }
 }
+
+#[test]
+fn a_caller_killed_while_it_waits_leaves_the_service_to_start() {
+    let place = Place::new();
+    let said = place.file("said-ready");
+    let script = format!(
+        "import os, socket, time\n\
+         while not os.path.exists({go:?}): time.sleep(0.01)\n\
+         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+         open({said:?}, 'w').write(os.environ['NOTIFY_SOCKET'])\n\
+         time.sleep(600)",
+        go = place.file("go"),
+    );
+    let mut caller = place
+        .command(&["run", "--background", "--notify", "web", "--", "python3", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The command's pid, once the supervisor wrote it in place of its own.
+    let pid = common::wait_for_value(|| {
+        let pid = std::fs::read_to_string(place.path()).ok()?.trim().parse::<u32>().ok()?;
+        let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (command == "python3\n").then_some(pid)
+    });
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    caller.kill().unwrap();
+    caller.wait().unwrap();
+    // Told to say it is ready only now, with no one left to hear the supervisor's report.
+    std::fs::write(place.file("go"), "").unwrap();
+    eventually("the command says it is ready", || said.exists());
+    // The supervisor removes the socket once it has reported (to no one): a SIGPIPE would have ended it before.
+    let socket = std::fs::read_to_string(&said).unwrap();
+    eventually("the supervisor reports", || !std::path::Path::new(&socket).exists());
+    assert!(process_lives(supervisor), "the supervisor outlived its report");
+    assert_eq!(place.running_pid(), pid);
+}

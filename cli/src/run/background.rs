@@ -205,10 +205,10 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
     let mut supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
     let limit = if args.notify { args.timeout } else { args.ready_after.unwrap_or(READY_AFTER) };
     let readiness = await_readiness(&mut supervised.child, notify.as_ref(), limit);
-    drop(notify);
     match readiness {
         Ok(Readiness::Ready) => {
             reporter.send(&format!("ready {}", supervised.pid()));
+            drop(notify);
             supervised.finish(settings, &mut guard, &path)
         }
         Ok(Readiness::Exited) => {
