@@ -52,14 +52,26 @@ pub enum Command {
     /// Run COMMAND as the one instance of SERVICE.
     ///
     /// By default the command stays as a supervisor: it claims the pidfile, starts COMMAND, writes COMMAND's pid,
-    /// forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, waits, removes the pidfile and exits
-    /// with COMMAND's status (128+N if it died of signal N). COMMAND inherits the pidfile's lock, so no second
-    /// instance can start while it lives, even if the supervisor is killed; if a process COMMAND started still holds
-    /// the lock when COMMAND exits, the pidfile is left to it (and said so on stderr). With --exec, the pidfile is claimed
-    /// for this process, which then becomes COMMAND, keeping the lock: the pidfile's pid is COMMAND's own, and the
-    /// file stays (unlocked, so stale) after COMMAND exits.
+    /// passes on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to it, waits, removes the pidfile and
+    /// exits with COMMAND's status (128+N if it died of signal N; 127 if COMMAND is not found, 126 if it cannot run).
+    /// COMMAND runs in the supervisor's process group, in the terminal's foreground if run from one: it reads the
+    /// terminal, and gets Ctrl-C, Ctrl-\ and hang-ups from the terminal itself, once (the supervisor passes on what
+    /// processes send it, and of the terminal's signals only a hang-up that it gets alone, as the session's leader).
+    /// COMMAND inherits the pidfile's lock, so no second instance can start while it lives, even if the supervisor
+    /// is killed; if a process COMMAND started still holds the lock when COMMAND exits, the pidfile is left to it
+    /// (and said so on stderr).
+    ///
+    /// With --background, the supervisor detaches (a new session; no terminal; standard input and output from and
+    /// to /dev/null, or output appended to --log) and this command returns once COMMAND is ready: alive after
+    /// --ready-after, or, with --notify, once it said READY=1. It exits 0 when COMMAND is ready; with COMMAND's
+    /// status if COMMAND exited first (1 if that status was 0); 1 if the service is already running; and 1, after
+    /// stopping COMMAND, if --timeout passed before READY=1. The supervisor keeps none of the caller's standard
+    /// streams, so a start whose output goes to a pipe ends when this command does.
+    ///
+    /// With --exec, the pidfile is claimed for this process, which then becomes COMMAND, keeping the lock: the
+    /// pidfile's pid is COMMAND's own, and the file stays (unlocked, so stale) after COMMAND exits.
     #[command(
-        after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080"
+        after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080\n  pidfile run --background --log /var/log/web.log web -- /usr/bin/web-server --port 8080\n  pidfile run --background --notify --timeout 30s web -- /usr/bin/web-server --port 8080"
     )]
     Run(RunArgs),
     /// Stop SERVICE: send SIG to the process its pidfile proves live, wait for it to be gone, then SIGKILL it
@@ -124,8 +136,26 @@ pub struct RunArgs {
     /// The service.
     pub service: String,
     /// Become COMMAND instead of supervising it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "background")]
     pub exec: bool,
+    /// Start COMMAND under a detached supervisor, and return once it is ready: exit 0 then, else with COMMAND's
+    /// status (1 if it exited with 0) or 1 if it was not ready in time.
+    #[arg(long)]
+    pub background: bool,
+    /// Append COMMAND's output to FILE (created with mode 0640, never through a symbolic link) instead of
+    /// discarding it.
+    #[arg(long, value_name = "FILE", requires = "background")]
+    pub log: Option<PathBuf>,
+    /// COMMAND is ready once it has lived this long [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "background", conflicts_with = "notify")]
+    pub ready_after: Option<Duration>,
+    /// COMMAND is ready when it sends READY=1 to the socket named by $NOTIFY_SOCKET, as under systemd's
+    /// Type=notify (sd_notify, systemd-notify --ready).
+    #[arg(long, requires = "background")]
+    pub notify: bool,
+    /// How long to wait for READY=1: past it, COMMAND is stopped and the start fails.
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration, requires = "notify")]
+    pub timeout: Duration,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

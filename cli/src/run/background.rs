@@ -1,0 +1,297 @@
+//! `pidfile run --background`: a start that returns once the command is ready, and says whether it is.
+//!
+//! The command the caller runs starts itself again (`/proc/self/exe`, marked by an environment variable) as the
+//! supervisor, with its standard input from /dev/null, its standard error to the log (or /dev/null) and its
+//! standard output to one end of a socket pair. The supervisor leaves the caller's session, claims the pidfile (it
+//! holds the lock, and passes it on to the command, as a foreground `run` does), starts the command, waits until it
+//! is ready or gone, and writes one line back: `ready PID`, or `failed CODE MESSAGE`. The caller exits as that line
+//! says. So nothing of the caller's is kept open by what stays running: an init script's `start | logger` ends.
+//!
+//! If the caller is killed while it waits, the supervisor carries on: the service starts, and the line it writes
+//! is lost.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::notify::NotifySocket;
+use super::{Supervised, claim};
+use crate::args::RunArgs;
+use crate::common::{Failure, Settings};
+
+/// Set, to `1`, in the environment of the supervisor that a `--background` start runs (and in no other).
+const SUPERVISOR: &str = "PIDFILE_INTERNAL_BACKGROUND_SUPERVISOR";
+
+/// How long a command that is alive is given to be ready, unless `--ready-after` or `--notify` says.
+const READY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a command that was not ready in time gets to end after SIGTERM, before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How often a start checks that the command still lives.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Whether this process is the supervisor of a `--background` start, rather than the caller.
+pub fn is_supervisor() -> bool {
+    std::env::var_os(SUPERVISOR).is_some_and(|value| value == "1")
+}
+
+/// The caller's side: starts the supervisor, detached, and exits as it reports.
+pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
+    use pidfiles::PidConfig;
+    // A bad name is a usage error here, before anything starts.
+    settings.path(&args.service)?;
+    let output = match &args.log {
+        Some(log) => open_log(log)?,
+        None => File::options()
+            .write(true)
+            .open("/dev/null")
+            .map_err(|error| Failure::new(1, format!("cannot open /dev/null: {error}")))?,
+    };
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot make a socket pair: {error}")))?;
+    let mut supervisor = Command::new(this_program());
+    supervisor
+        .arg("--dir")
+        .arg(settings.config.pid_dir())
+        .args(["--instance", settings.config.instance_name()])
+        .args(settings.verbose.then_some("--verbose"))
+        .args(["run", "--background"]);
+    if args.notify {
+        supervisor.args(["--notify", "--timeout", &millis(args.timeout)]);
+    } else {
+        supervisor.args(["--ready-after", &millis(args.ready_after.unwrap_or(READY_AFTER))]);
+    }
+    supervisor
+        .arg(&args.service)
+        .arg("--")
+        .args(&args.command)
+        .env(SUPERVISOR, "1")
+        .stdin(Stdio::null())
+        .stdout(OwnedFd::from(theirs))
+        .stderr(output);
+    let child = supervisor
+        .spawn()
+        .map_err(|error| Failure::new(1, format!("cannot start the supervisor of {}: {error}", args.service)))?;
+    // Our copy of the supervisor's end: without it, the line's end comes when the supervisor closes its own.
+    drop(supervisor);
+    let mut line = String::new();
+    let read = BufReader::new(ours).read_line(&mut line);
+    // Not waited for: it lives on, and is reaped by whoever inherits it when this process exits.
+    drop(child);
+    read.map_err(|error| {
+        Failure::new(1, format!("cannot read the report of the supervisor of {}: {error}", args.service))
+    })?;
+    let line = line.trim_end_matches('\n');
+    if let Some(pid) = line.strip_prefix("ready ") {
+        settings.say(&format!("{} runs {} as pid {pid}, ready", args.service, args.command[0]));
+        return Ok(0);
+    }
+    if let Some((code, message)) = line.strip_prefix("failed ").and_then(|rest| rest.split_once(' ')) {
+        return Err(Failure::new(code.parse().unwrap_or(1), message));
+    }
+    Err(Failure::new(
+        1,
+        format!("the supervisor of {} ended without saying whether {} is ready", args.service, args.command[0]),
+    ))
+}
+
+/// This program's file, by its name, so that the supervisor is `pidfile` to `ps` and `pgrep`, not `exe`; or, if
+/// the file has been removed since it started, `/proc/self/exe`, which still names it.
+fn this_program() -> std::path::PathBuf {
+    std::env::current_exe().ok().filter(|path| path.is_file()).unwrap_or_else(|| "/proc/self/exe".into())
+}
+
+/// A duration as `--ready-after` and `--timeout` parse it.
+fn millis(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
+}
+
+/// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place.
+fn open_log(path: &Path) -> Result<File, Failure> {
+    File::options()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|error| {
+            let why = if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                "it is a symbolic link, which is not followed".to_owned()
+            } else {
+                error.to_string()
+            };
+            Failure::new(1, format!("cannot open the log {}: {why}", path.display()))
+        })
+}
+
+/// The supervisor's side: detaches, starts the command, reports whether it got ready, and supervises it to the end.
+pub fn supervise(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
+    let mut reporter = Reporter::from_stdout()?;
+    match start_and_report(settings, args, &mut reporter) {
+        Ok(code) => Ok(code),
+        Err(failure) => {
+            // Into the log first, so that it is there when the caller, told next, returns.
+            eprintln!("pidfile: {}", failure.message);
+            reporter.send(&format!("failed {} {}", failure.code, failure.message));
+            Ok(failure.code)
+        }
+    }
+}
+
+/// The line back to the caller, written once.
+struct Reporter(Option<OwnedFd>);
+
+impl Reporter {
+    /// Takes over standard output, the caller's end of the line, and points standard output where standard error
+    /// goes, so that nothing else keeps the line open.
+    fn from_stdout() -> Result<Reporter, Failure> {
+        let line = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|error| Failure::new(1, format!("cannot take the report line: {error}")))?;
+        rustix::stdio::dup2_stdout(io::stderr())
+            .map_err(|error| Failure::new(1, format!("cannot redirect standard output: {error}")))?;
+        Ok(Reporter(Some(line)))
+    }
+
+    /// Sends `line`, unless a line was sent already; a caller that has gone is no error (and no SIGPIPE).
+    fn send(&mut self, line: &str) {
+        let Some(socket) = self.0.take() else {
+            return;
+        };
+        let line = format!("{line}\n");
+        let mut left = line.as_bytes();
+        while !left.is_empty() {
+            match rustix::net::send(&socket, left, rustix::net::SendFlags::NOSIGNAL) {
+                Ok(sent) => left = &left[sent..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// What became of the command first.
+enum Readiness {
+    Ready,
+    Exited,
+    TimedOut,
+}
+
+fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter) -> Result<u8, Failure> {
+    // Out of the caller's session and process group: no terminal to hang up on it, and the caller's Ctrl-C is not
+    // ours. It cannot fail here: the caller started this process, which leads no group.
+    rustix::process::setsid().map_err(|error| Failure::new(1, format!("cannot start a new session: {error}")))?;
+    let (path, mut guard) = claim(settings, args)?;
+    let name = &args.command[0];
+    let notify = match args.notify {
+        true => Some(
+            NotifySocket::bind()
+                .map_err(|error| Failure::new(1, format!("cannot make the notification socket: {error}")))?,
+        ),
+        false => None,
+    };
+    let mut program = Command::new(name);
+    program.args(&args.command[1..]).env_remove(SUPERVISOR).stdin(Stdio::null()).stdout(output()?).stderr(output()?);
+    if let Some(socket) = &notify {
+        program.env("NOTIFY_SOCKET", socket.path());
+    }
+    let mut supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
+    let limit = if args.notify { args.timeout } else { args.ready_after.unwrap_or(READY_AFTER) };
+    let readiness = await_readiness(&mut supervised.child, notify.as_ref(), limit);
+    match readiness {
+        Ok(Readiness::Ready) => {
+            reporter.send(&format!("ready {}", supervised.pid()));
+            drop(notify);
+            supervised.finish(settings, &mut guard, &path)
+        }
+        Ok(Readiness::Exited) => {
+            let code = supervised.finish(settings, &mut guard, &path)?;
+            Err(Failure::new(code.max(1), format!("{name} exited with status {code} before it was ready")))
+        }
+        Ok(Readiness::TimedOut) => {
+            stop(&mut supervised);
+            let code = supervised.finish(settings, &mut guard, &path)?;
+            let waited = humantime(args.timeout);
+            Err(Failure::new(1, format!("{name} did not say READY=1 within {waited}: stopped it (status {code})")))
+        }
+        Err(error) => {
+            stop(&mut supervised);
+            let _ = supervised.finish(settings, &mut guard, &path);
+            Err(Failure::new(1, format!("cannot wait for {name} to be ready: {error}")))
+        }
+    }
+}
+
+/// A duplicate of standard error (the log, or /dev/null) for the command's output.
+fn output() -> Result<Stdio, Failure> {
+    let output = io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|error| Failure::new(1, format!("cannot pass on the log: {error}")))?;
+    Ok(Stdio::from(output))
+}
+
+/// Waits until the command is ready (it said so, or it lived for `limit` when there is no notification socket),
+/// exited, or did not say it was ready within `limit`.
+fn await_readiness(child: &mut Child, notify: Option<&NotifySocket>, limit: Duration) -> io::Result<Readiness> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(Readiness::Exited);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(if notify.is_some() { Readiness::TimedOut } else { Readiness::Ready });
+        }
+        match notify {
+            Some(socket) if socket.ready_within(left.min(POLL))? => return Ok(Readiness::Ready),
+            Some(_) => {}
+            None => std::thread::sleep(left.min(POLL)),
+        }
+    }
+}
+
+/// Stops a command that was not ready, as systemd does on a start's timeout: SIGTERM, then SIGKILL after
+/// [`STOP_GRACE`].
+fn stop(supervised: &mut Supervised) {
+    supervised.send(rustix::process::Signal::TERM);
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if !matches!(supervised.child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    supervised.send(rustix::process::Signal::KILL);
+}
+
+/// A duration for a message: `90s`, `1.5s`, `250ms`.
+fn humantime(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_passed_on_as_they_parse() {
+        for duration in [Duration::ZERO, Duration::from_millis(1500), Duration::from_secs(90)] {
+            assert_eq!(crate::common::parse_duration(&millis(duration)), Ok(duration));
+        }
+        assert_eq!(humantime(Duration::from_secs(90)), "90s");
+        assert_eq!(humantime(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(humantime(Duration::from_millis(250)), "250ms");
+    }
+}

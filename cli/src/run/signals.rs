@@ -1,0 +1,160 @@
+//! Passing signals on to the supervised command, each once.
+//!
+//! The command runs in the supervisor's process group, so that in a terminal it is in the foreground with the
+//! supervisor: it can read the terminal, and Ctrl-Z stops both, as a shell's job control expects. The cost is that
+//! a signal sent to the whole group reaches the command directly: the kernel sends the terminal's Ctrl-C and
+//! Ctrl-\ to the foreground group, and, when the session's leader ends or a group is orphaned, SIGHUP to a group.
+//! Passing those on as well would deliver them twice, and a service that stops gracefully on the first Ctrl-C and
+//! forces its way out on the second would be forced out. So a signal is passed on when a process sent it (`kill`,
+//! `sigqueue`, `tgkill`), which the command may not have seen, and a signal from the kernel only when it cannot
+//! have reached the command: the terminal's hang-up, which the kernel sends to the session's leader alone (the
+//! supervisor is that leader when it was started with `setsid`, or detached with --background), or anything from
+//! the kernel once the command has left the supervisor's group.
+//!
+//! A process that signals the whole group (`kill -INT -PGID`, or an interactive shell passing a hang-up on to its
+//! jobs) still reaches the command twice: a signal sent by a process says who sent it, not to whom.
+//!
+//! Who sent a signal is in the `siginfo_t` its handler gets. signal-hook offers it safely only through C compiled
+//! at build time (its `extended-siginfo`), which a static musl build cannot compile without a musl C compiler; so
+//! this module registers its handler itself, with signal-hook's registry, and that registration is the one unsafe
+//! call of the command's signal handling (hence the gate below). The handler sends one datagram of two bytes per
+//! delivery, and a thread does the rest.
+
+// The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2).
+#![allow(unsafe_code)]
+
+use std::os::fd::OwnedFd;
+
+use rustix::net::SendFlags;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook_registry::SigId;
+
+use crate::common::Failure;
+
+/// The signals a supervisor passes on to its command.
+const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+
+/// The record that tells the forwarding thread to stop; no signal is numbered 0.
+const STOP: [u8; 2] = [0, 0];
+
+/// This process's handlers of the signals it passes on, and the socket where they note each delivery: its signal,
+/// and whether the kernel sent it.
+pub struct Forwarder {
+    deliveries: OwnedFd,
+    stop: OwnedFd,
+    handlers: Vec<SigId>,
+}
+
+/// Stops a [`Forwarder`]'s thread.
+pub struct Handle(OwnedFd);
+
+impl Handle {
+    /// Makes [`Forwarder::forward`] return once it has passed on the signals that came before.
+    pub fn close(self) {
+        let _ = rustix::net::send(&self.0, &STOP, SendFlags::NOSIGNAL);
+    }
+}
+
+impl Forwarder {
+    /// Replaces the default action of the forwarded signals (ending this process) by noting them.
+    pub fn register() -> Result<Forwarder, Failure> {
+        let failed = |error: std::io::Error| Failure::new(1, format!("cannot handle signals: {error}"));
+        // A datagram per delivery: the two bytes of a record arrive together, or not at all.
+        let (deliveries, notes) = std::os::unix::net::UnixDatagram::pair().map_err(failed)?;
+        let (deliveries, notes) = (OwnedFd::from(deliveries), OwnedFd::from(notes));
+        let stop = notes.try_clone().map_err(failed)?;
+        let mut handlers = Vec::new();
+        for signal in FORWARDED {
+            let notes = notes.try_clone().map_err(failed)?;
+            // A positive si_code is the kernel's (SI_KERNEL, for the terminal's signals); a process's kill, tgkill
+            // or sigqueue gives 0 or less (SI_USER, SI_TKILL, SI_QUEUE).
+            // SAFETY: the action is async-signal-safe: it allocates nothing, takes no lock, and makes one system
+            // call, a send(2) that never waits (a full queue loses the record, never the process) and raises no
+            // SIGPIPE; the registry keeps errno.
+            let registered = unsafe {
+                signal_hook_registry::register_sigaction(signal, move |info| {
+                    let record = [signal as u8, u8::from(info.si_code > 0)];
+                    let _ = rustix::net::send(&notes, &record, SendFlags::DONTWAIT | SendFlags::NOSIGNAL);
+                })
+            };
+            handlers.push(registered.map_err(failed)?);
+        }
+        Ok(Forwarder { deliveries, stop, handlers })
+    }
+
+    /// What stops [`Forwarder::forward`].
+    pub fn handle(&self) -> Result<Handle, Failure> {
+        self.stop.try_clone().map(Handle).map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))
+    }
+
+    /// Passes each signal this process receives on to the command, through its pidfd, unless the command got it
+    /// already, until the handle is closed.
+    pub fn forward(self, child: Option<OwnedFd>, child_pid: u32) {
+        let child_pid = rustix::process::Pid::from_raw(child_pid as i32);
+        let mut record = [0; 2];
+        loop {
+            match rustix::net::recv(&self.deliveries, &mut record, rustix::net::RecvFlags::empty()) {
+                Ok((2, 2)) if record != STOP => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
+            }
+            let (signal, from_kernel) = (i32::from(record[0]), record[1] == 1);
+            let child_in_our_group =
+                rustix::process::getpgid(child_pid).is_ok_and(|group| group == rustix::process::getpgrp());
+            if reached_the_command(signal, from_kernel, child_in_our_group, leads_session()) {
+                continue;
+            }
+            if let (Some(child), Some(signal)) = (&child, rustix::process::Signal::from_named_raw(signal)) {
+                // The command may have just exited; there is nothing more to do then.
+                let _ = rustix::process::pidfd_send_signal(child, signal);
+            }
+        }
+        for handler in self.handlers {
+            signal_hook_registry::unregister(handler);
+        }
+    }
+}
+
+/// Whether this process leads its session, to which alone the kernel sends the terminal's hang-up.
+fn leads_session() -> bool {
+    rustix::process::getsid(None).is_ok_and(|session| session == rustix::process::getpid())
+}
+
+/// Whether `signal`, which came to this process from the kernel or from a process, reached the command as well:
+/// the kernel sent it to the process group (the terminal's foreground group, or a group orphaned) and the command
+/// is in ours, except the hang-up that the kernel sends to the session's leader alone. Of a signal sent by a
+/// process, to this one or to its group, there is no telling which: it is passed on.
+fn reached_the_command(signal: i32, from_kernel: bool, child_in_our_group: bool, leads_session: bool) -> bool {
+    from_kernel && child_in_our_group && !(signal == SIGHUP && leads_session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminals_signals_to_the_foreground_group_are_not_passed_on() {
+        for signal in [SIGINT, SIGQUIT, SIGHUP] {
+            assert!(reached_the_command(signal, true, true, false), "{signal}");
+        }
+        assert!(reached_the_command(SIGINT, true, true, true), "the leader's Ctrl-C");
+    }
+
+    #[test]
+    fn the_hang_up_of_the_session_leader_is_passed_on() {
+        assert!(!reached_the_command(SIGHUP, true, true, true));
+    }
+
+    #[test]
+    fn the_kernels_signals_are_passed_on_to_a_command_that_left_the_group() {
+        assert!(!reached_the_command(SIGINT, true, false, false));
+    }
+
+    #[test]
+    fn signals_sent_by_a_process_are_passed_on() {
+        for leads_session in [false, true] {
+            assert!(!reached_the_command(SIGINT, false, true, leads_session));
+            assert!(!reached_the_command(SIGHUP, false, true, leads_session));
+        }
+    }
+}

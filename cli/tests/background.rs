@@ -1,0 +1,304 @@
+//! `pidfile run --background`: a start that returns once the command is ready, tells the truth about it in its exit
+//! status, and keeps nothing of its caller's open.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+// The helpers shared with the library's tests: waiting with a bound, liveness, a hang turned into a failure.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{eventually, process_lives, within_seconds};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
+
+/// A pid directory of its own, and the services started there, stopped when the test ends however it ends.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new() -> Place {
+        Place { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["--dir", self.dir.path().to_str().unwrap(), "--instance", "t"])
+            .args(args);
+        command
+    }
+
+    /// Runs `pidfile ARGS...` with its output piped, failing the test if it does not end (with its output at end of
+    /// file, which a supervisor that kept the pipe would prevent) within a minute.
+    fn run(&self, args: &[&str]) -> Output {
+        let child = self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+        within_seconds(60, move || child.unwrap().wait_with_output().unwrap())
+    }
+
+    /// `pidfile run --background OPTIONS... web -- COMMAND...`; the service is stopped when the place is dropped.
+    fn start(&self, options: &[&str], command: &[&str]) -> Output {
+        let mut args = vec!["run", "--background"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["web", "--"]);
+        args.extend_from_slice(command);
+        self.run(&args)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("t-web.pid")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The pid `pidfile status` reports for a running service.
+    fn running_pid(&self) -> u32 {
+        let output = self.run(&["status", "web", "--json"]);
+        assert_eq!(output.status.code(), Some(0), "running: {}", stdout(&output));
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        status["pid"].as_u64().expect("a pid") as u32
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.path().exists() {
+            let _ = self.run(&["stop", "web", "--timeout", "5s"]);
+        }
+    }
+}
+
+/// A --ready-after that a command which exits at once never reaches, however loaded the machine: the start returns
+/// when it exits.
+const UNTIL_IT_EXITS: &[&str] = &["--ready-after", "10m"];
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The fields of /proc/PID/stat after the command's name: state, parent, process group, session...
+fn stat(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit_once(") ").unwrap().1.split(' ').map(str::to_owned).collect()
+}
+
+#[test]
+fn a_start_whose_output_is_piped_ends_with_the_pipe_at_end_of_file() {
+    let place = Place::new();
+    // `run` reads both pipes to their end: a supervisor (or command) holding either would make it hang.
+    let output = place.start(&["--ready-after", "200ms"], &["sleep", "600"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(stderr(&output), "", "quiet unless --verbose");
+}
+
+#[test]
+fn a_command_alive_past_ready_after_runs_detached_under_its_supervisor() {
+    let place = Place::new();
+    let output = place.start(&["--ready-after", "200ms"], &["sleep", "600"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "sleep\n", "the command's pid");
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    let supervisor_stat = stat(supervisor);
+    assert_eq!(supervisor_stat[3], supervisor.to_string(), "the supervisor leads a session of its own");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{supervisor}/comm")).unwrap(), "pidfile\n");
+
+    let stopped = place.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    eventually("the supervisor ends", || !process_lives(supervisor));
+    assert!(!place.path().exists(), "the supervisor removed the pidfile");
+}
+
+#[test]
+fn verbose_says_which_pid_runs_the_command() {
+    let place = Place::new();
+    let output = place.run(&["--verbose", "run", "--background", "--ready-after", "0s", "web", "--", "sleep", "600"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    assert_eq!(stderr(&output), format!("pidfile: web runs sleep as pid {pid}, ready\n"));
+}
+
+#[test]
+fn a_command_that_exits_at_once_gives_its_status_and_leaves_no_pidfile() {
+    let place = Place::new();
+    let output = place.start(UNTIL_IT_EXITS, &["sh", "-c", "exit 3"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(stderr(&output), "pidfile: sh exited with status 3 before it was ready\n");
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn a_command_that_exits_with_0_before_it_is_ready_is_a_failed_start() {
+    let place = Place::new();
+    let output = place.start(UNTIL_IT_EXITS, &["true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "pidfile: true exited with status 0 before it was ready\n");
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn a_command_killed_before_it_is_ready_gives_128_plus_the_signal() {
+    let place = Place::new();
+    let output = place.start(UNTIL_IT_EXITS, &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(output.status.code(), Some(128 + 15), "{}", stderr(&output));
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn a_command_that_cannot_start_gives_127_or_126() {
+    let place = Place::new();
+    let missing = place.start(&[], &["/nonexistent/command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
+    assert!(stderr(&missing).starts_with("pidfile: cannot run /nonexistent/command: "), "{}", stderr(&missing));
+    let not_executable = place.start(&[], &[place.dir.path().to_str().unwrap()]);
+    assert_eq!(not_executable.status.code(), Some(126), "{}", stderr(&not_executable));
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn a_second_start_gives_1_and_starts_nothing() {
+    let place = Place::new();
+    let first = place.start(&["--ready-after", "0s"], &["sleep", "600"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let pid = place.running_pid();
+    let marker = place.file("started");
+    let second = place.start(&["--ready-after", "0s"], &["touch", marker.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(stderr(&second), format!("pidfile: web is already running (pid {pid}); not starting touch\n"));
+    assert!(!marker.exists(), "the second command never ran");
+    assert_eq!(place.running_pid(), pid, "the first runs on");
+}
+
+#[test]
+fn notify_returns_only_once_the_command_said_ready() {
+    let place = Place::new();
+    let said = place.file("said-ready");
+    // Longer than the default --ready-after, so that a start that stopped waiting at it would be caught.
+    let script = format!(
+        "import os, socket, time\ntime.sleep(1.5)\nopen({said:?}, 'w').close()\n\
+         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=up\\nREADY=1', os.environ['NOTIFY_SOCKET'])\n\
+         time.sleep(600)"
+    );
+    let output = place.start(&["--notify"], &["python3", "-c", &script]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(said.exists(), "returned before READY=1 was sent");
+    place.running_pid();
+}
+
+#[test]
+fn notify_timeout_stops_the_command_and_fails() {
+    let place = Place::new();
+    let output = place.start(&["--notify", "--timeout", "500ms"], &["sleep", "600"]);
+    assert_eq!(output.status.code(), Some(1));
+    // The status the supervisor reaped: SIGTERM ended the command before the start returned.
+    assert_eq!(stderr(&output), "pidfile: sleep did not say READY=1 within 500ms: stopped it (status 143)\n");
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn the_log_receives_the_commands_output_and_is_not_world_readable() {
+    let place = Place::new();
+    let log = place.file("web.log");
+    std::fs::write(&log, "before\n").unwrap();
+    let appended = place.file("new.log");
+    let output = place.start(
+        &["--log", appended.to_str().unwrap(), "--ready-after", "0s"],
+        &["sh", "-c", "echo out; echo err >&2; exec sleep 600"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    eventually("the command writes its log", || {
+        std::fs::read_to_string(&appended).is_ok_and(|text| text.lines().count() == 2)
+    });
+    assert_eq!(std::fs::read_to_string(&appended).unwrap(), "out\nerr\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&appended).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o640, 0, "created 0640 (less the umask), not {mode:o}");
+
+    let stopped = place.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let again =
+        place.start(&["--log", log.to_str().unwrap(), "--ready-after", "10m"], &["sh", "-c", "echo again; exit 5"]);
+    assert_eq!(again.status.code(), Some(5));
+    let expected = "before\nagain\npidfile: sh exited with status 5 before it was ready\n";
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected, "appended to, with why the start failed");
+}
+
+#[test]
+fn a_log_that_is_a_symbolic_link_is_refused_and_nothing_starts() {
+    let place = Place::new();
+    let target = place.file("target");
+    std::fs::write(&target, "untouched\n").unwrap();
+    let link = place.file("web.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let output = place.start(&["--log", link.to_str().unwrap()], &["sh", "-c", "echo written"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("pidfile: cannot open the log {}: it is a symbolic link, which is not followed\n", link.display())
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    assert!(!place.path().exists());
+}
+
+#[test]
+fn readiness_options_need_background() {
+    let place = Place::new();
+    for args in [
+        &["run", "--ready-after", "1s", "web", "--", "true"][..],
+        &["run", "--notify", "web", "--", "true"],
+        &["run", "--log", "web.log", "web", "--", "true"],
+        &["run", "--background", "--timeout", "1s", "web", "--", "true"],
+        &["run", "--background", "--notify", "--ready-after", "1s", "web", "--", "true"],
+        &["run", "--background", "--exec", "web", "--", "true"],
+    ] {
+        let output = place.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(!place.path().exists());
+    }
+}
+
+#[test]
+fn a_caller_killed_while_it_waits_leaves_the_service_to_start() {
+    let place = Place::new();
+    let said = place.file("said-ready");
+    let script = format!(
+        "import os, socket, time\n\
+         while not os.path.exists({go:?}): time.sleep(0.01)\n\
+         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+         open({said:?}, 'w').write(os.environ['NOTIFY_SOCKET'])\n\
+         time.sleep(600)",
+        go = place.file("go"),
+    );
+    let mut caller = place
+        .command(&["run", "--background", "--notify", "web", "--", "python3", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The command's pid, once the supervisor wrote it in place of its own.
+    let pid = common::wait_for_value(|| {
+        let pid = std::fs::read_to_string(place.path()).ok()?.trim().parse::<u32>().ok()?;
+        let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (command == "python3\n").then_some(pid)
+    });
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    caller.kill().unwrap();
+    caller.wait().unwrap();
+    // Told to say it is ready only now, with no one left to hear the supervisor's report.
+    std::fs::write(place.file("go"), "").unwrap();
+    eventually("the command says it is ready", || said.exists());
+    // The supervisor removes the socket once it has reported (to no one): a SIGPIPE would have ended it before.
+    let socket = std::fs::read_to_string(&said).unwrap();
+    eventually("the supervisor reports", || !std::path::Path::new(&socket).exists());
+    assert!(process_lives(supervisor), "the supervisor outlived its report");
+    assert_eq!(place.running_pid(), pid);
+}
