@@ -327,15 +327,14 @@ pub(crate) fn attempt(
         }
     };
     match created {
+        // Ours already: a first try of the transaction that timed out on one member had succeeded.
+        Created::Held(key_value) if key_value.lease == lease_id => {
+            let deadline = Deadline::granted(sent_at, ttl, options.margin);
+            start_or_revoke(backend, key, key_value.create_revision, lease_id, deadline, options.renew_every)
+        }
         Created::Won { create_revision } => {
             let deadline = Deadline::granted(sent_at, ttl, options.margin);
-            match start(Arc::clone(&backend), key, create_revision, lease_id, deadline, options.renew_every) {
-                Ok(lease) => Ok(lease),
-                Err(error) => {
-                    let _ = backend.revoke(lease_id);
-                    Err(error)
-                }
-            }
+            start_or_revoke(backend, key, create_revision, lease_id, deadline, options.renew_every)
         }
         Created::Held(key_value) => {
             let _ = backend.revoke(lease_id);
@@ -344,6 +343,20 @@ pub(crate) fn attempt(
             Err(Error::Held { holder })
         }
     }
+}
+
+/// Starts renewing a lease just won, or revokes it if that fails.
+fn start_or_revoke(
+    backend: Arc<dyn Backend>,
+    key: String,
+    token: u64,
+    lease_id: i64,
+    deadline: Deadline,
+    renew_every: Duration,
+) -> Result<Lease, Error> {
+    start(Arc::clone(&backend), key, token, lease_id, deadline, renew_every).inspect_err(|_| {
+        let _ = backend.revoke(lease_id);
+    })
 }
 
 /// Starts renewing a lease just won.
