@@ -291,7 +291,7 @@ pub(crate) fn acquire(
         std::thread::sleep(pause);
         // Reading is cheaper for etcd than granting a lease only to revoke it: attempt only when the key is gone.
         match cluster::holder(&*backend, cluster, name) {
-            Ok(Some(holder)) => last_refusal = Error::Held { holder },
+            Ok(Some(holder)) => last_refusal = Error::Held { holder: Box::new(holder) },
             Ok(None) => match attempt(Arc::clone(&backend), cluster, name, info, options) {
                 Ok(lease) => return Ok(lease),
                 Err(error @ (Error::Held { .. } | Error::NoQuorum { .. })) => last_refusal = error,
@@ -340,7 +340,7 @@ pub(crate) fn attempt(
             let _ = backend.revoke(lease_id);
             let mut holder: Holder = cluster.holder_of(key_value);
             holder.ttl_left = backend.time_to_live(holder.lease).ok().flatten();
-            Err(Error::Held { holder })
+            Err(Error::Held { holder: Box::new(holder) })
         }
     }
 }
