@@ -18,7 +18,6 @@ pub(crate) struct KeyValue {
 
 /// What a create-if-absent transaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code, reason = "made by the gateway, coming next")]
 pub(crate) enum Created {
     /// The key was absent and is now ours, created at this revision.
     Won { create_revision: u64 },

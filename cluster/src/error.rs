@@ -24,15 +24,15 @@ pub enum Error {
     },
     /// Someone else holds the lock ([`Lease::try_acquire`](crate::Lease::try_acquire)).
     Held {
-        /// The current holder.
-        holder: Holder,
+        /// The current holder (boxed to keep `Result<_, Error>` small).
+        holder: Box<Holder>,
     },
     /// [`Lease::acquire`](crate::Lease::acquire) waited its whole timeout while someone else held the lock.
     Timeout {
         /// The name waited for.
         name: String,
         /// The holder seen last, if one was seen.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     /// No etcd member answered with quorum: every endpoint refused, timed out, or had no leader. Nothing is known
     /// about the lock, and no stale answer is given instead.

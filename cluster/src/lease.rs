@@ -291,7 +291,7 @@ pub(crate) fn acquire(
         std::thread::sleep(pause);
         // Reading is cheaper for etcd than granting a lease only to revoke it: attempt only when the key is gone.
         match cluster::holder(&*backend, cluster, name) {
-            Ok(Some(holder)) => last_refusal = Error::Held { holder },
+            Ok(Some(holder)) => last_refusal = Error::Held { holder: Box::new(holder) },
             Ok(None) => match attempt(Arc::clone(&backend), cluster, name, info, options) {
                 Ok(lease) => return Ok(lease),
                 Err(error @ (Error::Held { .. } | Error::NoQuorum { .. })) => last_refusal = error,
@@ -327,23 +327,36 @@ pub(crate) fn attempt(
         }
     };
     match created {
+        // Ours already: a first try of the transaction that timed out on one member had succeeded.
+        Created::Held(key_value) if key_value.lease == lease_id => {
+            let deadline = Deadline::granted(sent_at, ttl, options.margin);
+            start_or_revoke(backend, key, key_value.create_revision, lease_id, deadline, options.renew_every)
+        }
         Created::Won { create_revision } => {
             let deadline = Deadline::granted(sent_at, ttl, options.margin);
-            match start(Arc::clone(&backend), key, create_revision, lease_id, deadline, options.renew_every) {
-                Ok(lease) => Ok(lease),
-                Err(error) => {
-                    let _ = backend.revoke(lease_id);
-                    Err(error)
-                }
-            }
+            start_or_revoke(backend, key, create_revision, lease_id, deadline, options.renew_every)
         }
         Created::Held(key_value) => {
             let _ = backend.revoke(lease_id);
             let mut holder: Holder = cluster.holder_of(key_value);
             holder.ttl_left = backend.time_to_live(holder.lease).ok().flatten();
-            Err(Error::Held { holder })
+            Err(Error::Held { holder: Box::new(holder) })
         }
     }
+}
+
+/// Starts renewing a lease just won, or revokes it if that fails.
+fn start_or_revoke(
+    backend: Arc<dyn Backend>,
+    key: String,
+    token: u64,
+    lease_id: i64,
+    deadline: Deadline,
+    renew_every: Duration,
+) -> Result<Lease, Error> {
+    start(Arc::clone(&backend), key, token, lease_id, deadline, renew_every).inspect_err(|_| {
+        let _ = backend.revoke(lease_id);
+    })
 }
 
 /// Starts renewing a lease just won.
@@ -364,4 +377,175 @@ fn start(
         move || renew(&shared, &*backend, renew_every)
     })?;
     Ok(Lease { shared, backend, renewer: Some(renewer) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::time::Timespec;
+
+    use super::*;
+    use crate::backend::KeyValue;
+
+    const LEASE: i64 = 77;
+    const TOKEN: u64 = 5;
+
+    /// etcd as a test wants it to answer.
+    #[derive(Default)]
+    struct Fake {
+        /// What keepalives answer.
+        keepalive_ttl: AtomicI64,
+        /// How long a keepalive takes.
+        keepalive_delay: Duration,
+        /// Whether the transaction finds the key held by someone else.
+        held: bool,
+        /// Whether the key reads as someone else's.
+        key_replaced: bool,
+        revoked: Mutex<Vec<i64>>,
+    }
+
+    impl Fake {
+        fn key_value(&self, key: &str, token: u64, lease: i64) -> KeyValue {
+            KeyValue {
+                key: key.to_owned(),
+                value: br#"{"host":"h","pid":1,"command":"c","started":0}"#.to_vec(),
+                create_revision: token,
+                lease,
+            }
+        }
+    }
+
+    impl Backend for Fake {
+        fn grant(&self, ttl: i64) -> Result<(i64, i64), Error> {
+            Ok((LEASE, ttl))
+        }
+        fn keepalive(&self, _lease: i64) -> Result<i64, Error> {
+            std::thread::sleep(self.keepalive_delay);
+            Ok(self.keepalive_ttl.load(Ordering::SeqCst))
+        }
+        fn create_if_absent(&self, key: &str, _value: &[u8], _lease: i64) -> Result<Created, Error> {
+            if self.held {
+                Ok(Created::Held(self.key_value(key, 3, 99)))
+            } else {
+                Ok(Created::Won { create_revision: TOKEN })
+            }
+        }
+        fn range(&self, key: &str, _prefix: bool) -> Result<Vec<KeyValue>, Error> {
+            Ok(vec![if self.held {
+                self.key_value(key, 3, 99)
+            } else if self.key_replaced {
+                self.key_value(key, TOKEN + 1, 99)
+            } else {
+                self.key_value(key, TOKEN, LEASE)
+            }])
+        }
+        fn revoke(&self, lease: i64) -> Result<(), Error> {
+            self.revoked.lock().unwrap().push(lease);
+            Ok(())
+        }
+        fn time_to_live(&self, _lease: i64) -> Result<Option<Duration>, Error> {
+            Ok(Some(Duration::from_secs(1)))
+        }
+    }
+
+    fn cluster() -> Cluster {
+        Cluster::parse("etcd://127.0.0.1:1").unwrap()
+    }
+
+    fn take(fake: &Arc<Fake>, options: &Options) -> Result<Lease, Error> {
+        let info = HolderInfo::of_this_process("test");
+        attempt(Arc::clone(fake) as Arc<dyn Backend>, &cluster(), "default-test", &info, options)
+    }
+
+    /// Whether `fd` becomes readable within `limit`.
+    fn readable_within(fd: BorrowedFd<'_>, limit: Duration) -> bool {
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let limit = Timespec { tv_sec: limit.as_secs() as i64, tv_nsec: limit.subsec_nanos().into() };
+        poll(&mut fds, Some(&limit)).unwrap() == 1
+    }
+
+    fn often(ttl_seconds: u64) -> Options {
+        Options { renew_every: Duration::from_millis(10), ..Options::with_ttl(Duration::from_secs(ttl_seconds)) }
+    }
+
+    #[test]
+    fn renewal_answered_with_no_ttl_loses_the_lease_at_once() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let lease = take(&fake, &often(60)).unwrap();
+        assert!(!readable_within(lease.lost_fd(), Duration::ZERO));
+        fake.keepalive_ttl.store(0, Ordering::SeqCst);
+        // The deadline is a minute away: only the answer can make the descriptor readable this soon.
+        assert!(readable_within(lease.lost_fd(), Duration::from_secs(30)));
+        assert!(lease.is_lost());
+        assert_eq!(lease.time_left(), Duration::ZERO);
+    }
+
+    #[test]
+    fn renewal_acknowledged_after_the_deadline_does_not_revive_the_lease() {
+        // Deadline 0.1 s after the grant was sent; every renewal takes 0.3 s to be answered.
+        let options = Options { margin: Duration::from_millis(1900), ..often(2) };
+        let fake = Arc::new(Fake {
+            keepalive_ttl: AtomicI64::new(2),
+            keepalive_delay: Duration::from_millis(300),
+            ..Fake::default()
+        });
+        let lease = take(&fake, &options).unwrap();
+        let deadline = lease.deadline();
+        assert!(readable_within(lease.lost_fd(), Duration::from_secs(30)));
+        // Long enough for the slow renewal sent before the deadline to be answered, after it.
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(lease.is_lost());
+        assert_eq!(lease.deadline(), deadline);
+        assert!(readable_within(lease.lost_fd(), Duration::ZERO));
+    }
+
+    #[test]
+    fn notice_fires_before_the_lost_descriptor() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(0), ..Fake::default() });
+        let options = Options { renew_every: Duration::from_secs(3600), ..Options::with_ttl(Duration::from_secs(60)) };
+        let lease = take(&fake, &options).unwrap();
+        // 48 s left of a 60 s lease with a 12 s margin: a notice 50 s ahead is due already, the loss is not.
+        let notice = lease.notice_fd(Duration::from_secs(50)).unwrap();
+        assert!(readable_within(notice, Duration::from_secs(30)));
+        assert!(!readable_within(lease.lost_fd(), Duration::ZERO));
+        assert!(lease.notice_fd(Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn key_found_someone_elses_loses_the_lease() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), key_replaced: true, ..Fake::default() });
+        let lease = take(&fake, &often(60)).unwrap();
+        assert!(readable_within(lease.lost_fd(), Duration::from_secs(30)));
+        assert!(lease.is_lost());
+    }
+
+    #[test]
+    fn release_revokes_the_lease() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let lease = take(&fake, &often(60)).unwrap();
+        lease.release().unwrap();
+        assert_eq!(*fake.revoked.lock().unwrap(), [LEASE]);
+    }
+
+    #[test]
+    fn attempt_on_a_held_key_revokes_the_lease_it_was_granted() {
+        let fake = Arc::new(Fake { held: true, ..Fake::default() });
+        let Err(Error::Held { holder }) = take(&fake, &often(60)) else { panic!("the key should be held") };
+        assert_eq!((holder.token, holder.lease, holder.name.as_str()), (3, 99, "default-test"));
+        assert_eq!(holder.info.unwrap().host, "h");
+        assert_eq!(*fake.revoked.lock().unwrap(), [LEASE]);
+    }
+
+    #[test]
+    fn blocking_acquire_gives_up_naming_the_holder() {
+        let fake = Arc::new(Fake { held: true, ..Fake::default() });
+        let options = Options { poll_every: Duration::from_millis(10), ..often(60) };
+        let info = HolderInfo::of_this_process("test");
+        let backend = Arc::clone(&fake) as Arc<dyn Backend>;
+        let result = acquire(backend, &cluster(), "default-test", &info, &options, Some(Duration::from_millis(50)));
+        let Err(error @ Error::Timeout { .. }) = result else { panic!("should time out") };
+        assert_eq!(error.to_string(), "timed out waiting for default-test: still held by host h pid 1 (token 3)");
+    }
 }

@@ -54,10 +54,6 @@
 //! Members are spoken to through etcd's JSON gateway over plain HTTP; TLS and etcd's authentication are not
 //! supported yet. The gateway is on by default in etcd 3.4 and later.
 
-// `Error::Held` carries the holder, as the contract of this crate wants, and errors are rare (one per failed
-// attempt, at most every `poll_every`): a large `Err` costs nothing that matters here.
-#![allow(clippy::result_large_err)]
-
 mod backend;
 mod clock;
 mod cluster;
