@@ -29,8 +29,8 @@ struct HolderReport {
     started: Option<u64>,
     /// The fencing token: the key's create revision.
     token: u64,
-    /// The etcd lease id.
-    lease: i64,
+    /// The etcd lease id, in decimal as `PIDFILE_CLUSTER_LEASE` has it: a string, as it may not fit a double.
+    lease: String,
     /// Seconds the lease has left by etcd's count, when known.
     ttl_left: Option<f64>,
     /// Whether the holder is on this host.
@@ -50,7 +50,7 @@ impl HolderReport {
             command: info.map(|info| info.command.clone()),
             started: info.map(|info| info.started),
             token: holder.token,
-            lease: holder.lease,
+            lease: holder.lease.to_string(),
             ttl_left: holder.ttl_left.map(|left| left.as_secs_f64()),
             here: info.is_some_and(|info| info.host == here),
         }
@@ -285,6 +285,7 @@ mod tests {
             assert!(value.get(field).is_some_and(|value| !value.is_null()), "{field}: {value}");
         }
         assert_eq!(value["ttl_left"], 8.25);
+        assert_eq!(value["lease"], "99");
         assert_eq!(value["here"], true);
     }
 }

@@ -88,26 +88,31 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &mut signals, &command[0]);
     signals.handle().close();
     let outcome = outcome?;
-    if outcome.stopped.is_some() {
-        // Revoking a lost lease is harmless, and frees it at once if etcd still counts it (a partition healed).
+    let left_to_others = |released: bool| {
+        if !released {
+            eprintln!(
+                "pidfile: {} exited, but a process it started still holds the lock of {}: the pidfile is left to it",
+                command[0],
+                path.display()
+            );
+        }
+    };
+    if let Some(stopped) = outcome.stopped {
+        left_to_others(release_after_grace(&mut guard)?);
+        eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", command[0]);
+        // Last, as it may wait for members that do not answer: revoking a lost lease frees it at once if etcd still
+        // counts it (a partition that healed), and is harmless otherwise.
         drop(lease);
-    } else if let Err(error) = lease.release() {
+        return Ok(LEASE_LOST);
+    }
+    // The lease first: a contender waiting for it takes over at once.
+    if let Err(error) = lease.release() {
         eprintln!(
             "pidfile: cannot revoke the cluster lease of {name}: {error}; it expires by itself within {:?}",
             timing.options.ttl
         );
     }
-    if !release_after_grace(&mut guard)? {
-        eprintln!(
-            "pidfile: {} exited, but a process it started still holds the lock of {}: the pidfile is left to it",
-            command[0],
-            path.display()
-        );
-    }
-    if let Some(stopped) = outcome.stopped {
-        eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", command[0]);
-        return Ok(LEASE_LOST);
-    }
+    left_to_others(release_after_grace(&mut guard)?);
     let code = exit_code(outcome.status);
     settings.say(&format!("{} exited with status {code}", command[0]));
     Ok(code)
@@ -248,7 +253,9 @@ fn supervise(
             late.as_secs_f64() * 1e3,
             seen.elapsed().as_secs_f64() * 1e3
         )),
-        (None, Some(left)) => Some(format!("SIGTERM {left:?} before the lease's deadline, as renewals failed")),
+        (None, Some(left)) => {
+            Some(format!("SIGTERM {:.1} ms before the lease's deadline, as renewals failed", left.as_secs_f64() * 1e3))
+        }
         (None, None) => None,
     };
     Ok(Outcome { status, stopped })
