@@ -127,7 +127,9 @@ pub fn status(settings: &Settings, cluster: &Cluster, args: &StatusArgs) -> Resu
 
 pub fn list(settings: &Settings, cluster: &Cluster, args: &ListArgs) -> Result<u8, Failure> {
     let instance = (!args.all_instances).then(|| settings.config.instance_name());
-    let holders = cluster.holders(&Options::default()).map_err(|error| failure(1, error))?;
+    let holders = cluster
+        .holders(&Options::default())
+        .map_err(|error| Failure::new(1, format!("cannot list the holders under {}: {error}", cluster.prefix())))?;
     let here = this_host();
     let mut reports: Vec<HolderReport> = holders
         .iter()
