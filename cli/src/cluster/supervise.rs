@@ -198,10 +198,41 @@ fn terminating_signal(signals: &mut Signals, pause: Duration) -> Result<Option<i
     Ok(signals.pending().find(|signal| [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(signal)))
 }
 
-/// How supervision ended: COMMAND's status, and why it was stopped if the lease made us stop it.
+/// How supervision ended: COMMAND's status, and how the lease made us stop it, if it did.
 struct Outcome {
     status: ExitStatus,
-    stopped: Option<String>,
+    stopped: Option<Stopped>,
+}
+
+/// How COMMAND was stopped for its lease.
+enum Stopped {
+    /// SIGKILL `late_ms` after the lease's deadline (long after, if this process was stopped; before it, negative,
+    /// if etcd said the lease is gone), and reaped `reaped` after the loss was seen.
+    Killed { late_ms: f64, reaped: Duration },
+    /// SIGTERM, `early` before the lease's deadline, as renewals were failing; COMMAND ended before the deadline.
+    Terminated { early: Duration },
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |duration: &Duration| duration.as_secs_f64() * 1e3;
+        match self {
+            Stopped::Killed { late_ms, reaped } if *late_ms >= 0.0 => write!(
+                f,
+                "SIGKILL {late_ms:.1} ms after the lease's deadline, reaped {:.1} ms after the loss was seen",
+                ms(reaped)
+            ),
+            Stopped::Killed { late_ms, reaped } => write!(
+                f,
+                "SIGKILL as etcd said the lease is gone, {:.1} ms before its deadline, reaped {:.1} ms after",
+                -late_ms,
+                ms(reaped)
+            ),
+            Stopped::Terminated { early } => {
+                write!(f, "SIGTERM {:.1} ms before the lease's deadline, as renewals failed", ms(early))
+            }
+        }
+    }
 }
 
 /// Waits for COMMAND to end, passing signals on to it, and stopping it when the lease is in danger: SIGTERM at the
@@ -217,7 +248,7 @@ fn supervise(
     let cannot_watch = |error: &dyn std::fmt::Display| Failure::new(1, format!("cannot watch {program}: {error}"));
     let notice = lease.notice_fd(kill_grace).map_err(|error| cannot_watch(&error))?;
     let mut terminated: Option<Duration> = None;
-    let mut killed: Option<(Instant, Duration)> = None;
+    let mut killed: Option<(Instant, f64)> = None;
     loop {
         let (watch_lost, watch_notice) = (killed.is_none(), killed.is_none() && terminated.is_none());
         let ready = match wait_for_events(pidfd, signals, lease.lost_fd(), notice, watch_lost, watch_notice) {
@@ -231,9 +262,9 @@ fn supervise(
         // After a SIGSTOP or a suspend, both timers are readable at once: the deadline has passed, so no grace.
         if killed.is_none() && (ready.lost || lease.is_lost()) {
             let seen = Instant::now();
-            let late = boottime().saturating_sub(lease.deadline());
+            let late_ms = (boottime().as_secs_f64() - lease.deadline().as_secs_f64()) * 1e3;
             send(pidfd, Signal::KILL);
-            killed = Some((seen, late));
+            killed = Some((seen, late_ms));
         } else if ready.notice {
             send(pidfd, Signal::TERM);
             terminated = Some(lease.time_left());
@@ -248,14 +279,8 @@ fn supervise(
     }
     let status = child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {program}: {error}")))?;
     let stopped = match (killed, terminated) {
-        (Some((seen, late)), _) => Some(format!(
-            "SIGKILL {:.1} ms after the lease's deadline, reaped {:.1} ms after the loss was seen",
-            late.as_secs_f64() * 1e3,
-            seen.elapsed().as_secs_f64() * 1e3
-        )),
-        (None, Some(left)) => {
-            Some(format!("SIGTERM {:.1} ms before the lease's deadline, as renewals failed", left.as_secs_f64() * 1e3))
-        }
+        (Some((seen, late_ms)), _) => Some(Stopped::Killed { late_ms, reaped: seen.elapsed() }),
+        (None, Some(early)) => Some(Stopped::Terminated { early }),
         (None, None) => None,
     };
     Ok(Outcome { status, stopped })
