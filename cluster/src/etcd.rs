@@ -42,6 +42,10 @@ impl Gateway {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(request_timeout))
             .http_status_as_error(false)
+            // The members are reached directly: an HTTP proxy named in the environment for the web would add a
+            // point of failure between the lock and its quorum (and see every request).
+            .proxy(None)
+            .max_redirects(0)
             .build()
             .new_agent();
         Gateway { endpoints, agent, last_good: AtomicUsize::new(0) }

@@ -19,6 +19,9 @@ const CHECK_KEY_EVERY: u32 = 4;
 /// How many times sooner than the renewal period a failed renewal is tried again.
 const RETRY_SOONER: u32 = 5;
 
+/// The shortest pause between two renewals, or two looks at a held lock, whatever the options say.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 /// A held cluster lock: the key `{prefix}/{name}` exists, bound to this lease, and a background thread renews the
 /// lease every [`Options::renew_every`] until it is released, dropped or lost.
 ///
@@ -106,6 +109,10 @@ impl Lease {
     /// deadline minus a grace, before killing it at the deadline). The first call makes this timer and fixes
     /// `advance`; later calls with the same `advance` return the same descriptor, and calls with another fail with
     /// an [`Error::Io`] of kind `InvalidInput`.
+    ///
+    /// Unlike the lost descriptor, this one is a warning, not a verdict: a renewal acknowledged after it fired (but
+    /// before the deadline) moves it on, and it becomes unreadable again. A supervisor that acted on it (sent
+    /// SIGTERM) should go on as it decided, and watch [`Lease::lost_fd`] for the kill.
     pub fn notice_fd(&self, advance: Duration) -> Result<BorrowedFd<'_>, Error> {
         let state = self.shared.state();
         if self.shared.notice.get().is_none() {
@@ -228,6 +235,8 @@ impl Shared {
 
 /// Renews the lease every `renew_every` until it is lost or the owner stops it.
 fn renew(shared: &Shared, backend: &dyn Backend, renew_every: Duration) {
+    // A zero period would renew in a busy loop.
+    let renew_every = renew_every.max(MIN_PAUSE);
     let mut acknowledged = 0u32;
     let mut pause = renew_every;
     loop {
@@ -301,7 +310,8 @@ pub(crate) fn acquire(
                 other => other,
             });
         }
-        let pause = give_up.map_or(options.poll_every, |give_up| options.poll_every.min(give_up - now));
+        let poll_every = options.poll_every.max(MIN_PAUSE);
+        let pause = give_up.map_or(poll_every, |give_up| poll_every.min(give_up - now));
         std::thread::sleep(pause);
         // Reading is cheaper for etcd than granting a lease only to revoke it: attempt only when the key is gone.
         match cluster::holder(&*backend, cluster, name) {

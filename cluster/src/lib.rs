@@ -26,6 +26,35 @@
 //! # }
 //! ```
 //!
+//! A supervisor runs the protected work as a child and stops it when the lease is lost, polling the lease's
+//! [lost descriptor](Lease::lost_fd) beside the child's pidfd:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use pidfiles_cluster::{Cluster, HolderInfo, Lease, Options};
+//! use rustix::event::{PollFd, PollFlags, poll};
+//! use rustix::process::{Pid, PidfdFlags, pidfd_open};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let cluster = Cluster::parse("etcd://127.0.0.1:2379")?;
+//! # let options = Options::with_ttl(Duration::from_secs(5));
+//! let lease = Lease::try_acquire(&cluster, "default-backup", &HolderInfo::of_this_process("backup"), &options)?;
+//! let mut child =
+//!     std::process::Command::new("backup").env("PIDFILE_FENCING_TOKEN", lease.token().to_string()).spawn()?;
+//! let pidfd = pidfd_open(Pid::from_child(&child), PidfdFlags::empty())?;
+//! let lost = lease.lost_fd();
+//! let mut fds = [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&lost, PollFlags::IN)];
+//! poll(&mut fds, None)?;
+//! if !fds[1].revents().is_empty() {
+//!     // The lease is lost: someone else may hold the lock any moment now.
+//!     child.kill()?;
+//! }
+//! child.wait()?;
+//! lease.release()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # What it promises, and what it cannot
 //!
 //! - **A lease excludes processes only on a best-effort basis.** The holder takes its lease as lost at its
