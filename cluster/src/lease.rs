@@ -89,20 +89,20 @@ impl Lease {
     /// The CLOCK_BOOTTIME reading at which the lease must be taken as lost unless renewed before (see
     /// [`Lease`]). Once lost it no longer moves.
     pub fn deadline(&self) -> Duration {
-        self.shared.state().deadline.at()
+        self.shared.deadline().at()
     }
 
     /// How long until the [deadline](Lease::deadline): zero once it has passed or the lease is lost.
     pub fn time_left(&self) -> Duration {
-        let state = self.shared.state();
+        let deadline = self.shared.deadline();
         let now = clock::now();
-        if state.deadline.is_lost(now) { Duration::ZERO } else { state.deadline.at() - now }
+        if deadline.is_lost(now) { Duration::ZERO } else { deadline.at() - now }
     }
 
     /// Whether the lease is lost: its deadline has passed, or etcd said it is gone (a renewal answered with no
     /// time to live, the key missing or someone else's), or it was released.
     pub fn is_lost(&self) -> bool {
-        self.shared.state().deadline.is_lost(clock::now())
+        self.shared.deadline().is_lost(clock::now())
     }
 
     /// A timerfd on CLOCK_BOOTTIME that becomes readable when the lease is lost: armed at the deadline, moved on by
@@ -122,20 +122,20 @@ impl Lease {
     /// before the deadline) moves it on, and it becomes unreadable again. A supervisor that acted on it (sent
     /// SIGTERM) should go on as it decided, and watch [`Lease::lost_fd`] for the kill.
     pub fn notice_fd(&self, advance: Duration) -> Result<BorrowedFd<'_>, Error> {
-        let state = self.shared.state();
+        let deadline = self.shared.deadline();
         if self.shared.notice.get().is_none() {
-            let at = if state.deadline.is_lost(clock::now()) { Duration::ZERO } else { state.deadline.at() };
+            let at = if deadline.is_lost(clock::now()) { Duration::ZERO } else { deadline.at() };
             let timer = Timer::at(at.saturating_sub(advance))?;
             let _ = self.shared.notice.set((advance, timer));
         }
-        drop(state);
+        drop(deadline);
         match self.shared.notice.get() {
             Some((set, timer)) if *set == advance => Ok(timer.as_fd()),
             Some((set, _)) => Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("the notice of {} was set {set:?} before the deadline, not {advance:?}", self.shared.key),
             ))),
-            None => unreachable!("set above under the state's lock"),
+            None => unreachable!("set above under the deadline's lock"),
         }
     }
 
@@ -182,34 +182,30 @@ struct Shared {
     key: String,
     token: u64,
     lease_id: i64,
-    state: Mutex<State>,
+    /// Guards the timers' moves as well: see `acknowledge`.
+    deadline: Mutex<Deadline>,
     lost: Timer,
     notice: OnceLock<(Duration, Timer)>,
 }
 
-#[derive(Debug)]
-struct State {
-    deadline: Deadline,
-}
-
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // The state is consistent between any two statements; a panic elsewhere does not spoil it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn deadline(&self) -> MutexGuard<'_, Deadline> {
+        // The deadline is consistent between any two statements; a panic elsewhere does not spoil it.
+        self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes in a renewal sent at `sent_at` and answered with `ttl` seconds; returns whether the lease is still
-    /// held. The timers move only while the lease is held, and under the state's lock, so that a timer that has
+    /// held. The timers move only while the lease is held, and under the deadline's lock, so that a timer that has
     /// fired is never moved (moving it would make it unreadable, reviving the lease for whoever polls it).
     fn acknowledge(&self, sent_at: Duration, ttl: i64) -> bool {
-        let mut state = self.state();
+        let mut deadline = self.deadline();
         // The kernel's view first: the timer fired means the deadline came, whatever the clock read below says.
         let fired = self.lost.has_fired().unwrap_or(true);
         if fired {
-            state.deadline.lose();
+            deadline.lose();
         }
-        if state.deadline.acknowledged(sent_at, ttl, clock::now()) {
-            let at = state.deadline.at();
+        if deadline.acknowledged(sent_at, ttl, clock::now()) {
+            let at = deadline.at();
             let moved = self.lost.set(at).and_then(|()| match self.notice.get() {
                 Some((advance, notice)) => notice.set(at.saturating_sub(*advance)),
                 None => Ok(()),
@@ -217,7 +213,7 @@ impl Shared {
             if moved.is_ok() {
                 return true;
             }
-            state.deadline.lose();
+            deadline.lose();
         }
         self.fire();
         false
@@ -225,7 +221,7 @@ impl Shared {
 
     /// Records a loss learnt otherwise, and fires the timers.
     fn lose(&self) {
-        self.state().deadline.lose();
+        self.deadline().lose();
         self.fire();
     }
 
@@ -273,7 +269,7 @@ fn renew(
     let mut next_send = clock::now() + renew_every;
     loop {
         let now = clock::now();
-        if shared.state().deadline.is_lost(now) {
+        if shared.deadline().is_lost(now) {
             shared.lose();
             return;
         }
@@ -284,7 +280,7 @@ fn renew(
             }
             next_send = now + hedge_after;
         }
-        let wait = next_send.saturating_sub(now).min(shared.state().deadline.at().saturating_sub(now));
+        let wait = next_send.saturating_sub(now).min(shared.deadline().at().saturating_sub(now));
         match events.recv_timeout(wait.max(Duration::from_millis(1))) {
             Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Event::Renewed(sent_at, Ok(ttl))) => {
@@ -444,8 +440,8 @@ fn start(
     renew_every: Duration,
 ) -> Result<Lease, Error> {
     let lost = Timer::at(if deadline.is_lost(clock::now()) { Duration::ZERO } else { deadline.at() })?;
-    let state = Mutex::new(State { deadline });
-    let shared = Arc::new(Shared { key, token, lease_id, state, lost, notice: OnceLock::new() });
+    let shared =
+        Arc::new(Shared { key, token, lease_id, deadline: Mutex::new(deadline), lost, notice: OnceLock::new() });
     let (sender, events) = std::sync::mpsc::channel();
     let renewer = std::thread::Builder::new().name("pidfile-lease".to_owned()).spawn({
         let (shared, backend, sender) = (Arc::clone(&shared), Arc::clone(&backend), sender.clone());
