@@ -89,10 +89,10 @@ impl Gateway {
         self.endpoints[self.last_good.load(Ordering::Relaxed) % self.endpoints.len()].clone()
     }
 
-    /// Posts `body` to `path` on every member at once, and takes the first answer: for renewals after the member
-    /// that answered last did not, because a member without a leader holds a request for up to an election
-    /// timeout before it looks for the new one, and trying members one after the other would wait that out on
-    /// each in turn. The requests still out when an answer comes end by themselves within the request timeout.
+    /// Posts `body` to `path` on every member at once, and takes the first answer: for renewals when the member
+    /// that answered last did not or has not yet, because a member without a leader (or that is stopped) holds a
+    /// request for up to an election timeout, and trying members one after the other would wait that out on each
+    /// in turn. The requests still out when an answer comes end by themselves within the request timeout.
     fn call_everywhere(&self, path: &str, body: &Value) -> Result<Result<Value, Refusal>, Error> {
         let (sender, receiver) = std::sync::mpsc::channel();
         let mut unavailable = Vec::new();
@@ -259,10 +259,15 @@ impl Backend for Gateway {
         Ok((id, answer.number(&answer.value, "TTL")?))
     }
 
-    fn keepalive(&self, lease: i64) -> Result<i64, Error> {
+    fn keepalive(&self, lease: i64, everywhere: bool) -> Result<i64, Error> {
         let (path, body) = ("/v3/lease/keepalive", json!({ "ID": lease.to_string() }));
         let first = self.last_good.load(Ordering::Relaxed) % self.endpoints.len();
-        let result = match post(&self.agent, &self.endpoints[first], path, &body) {
+        let first_answer = if everywhere {
+            Err(Failure::Unavailable("not asked alone".to_owned()))
+        } else {
+            post(&self.agent, &self.endpoints[first], path, &body)
+        };
+        let result = match first_answer {
             Ok(value) => Ok(value),
             Err(Failure::Refused(code, message)) => {
                 Err(Refusal { endpoint: self.endpoints[first].clone(), code, message })

@@ -21,9 +21,10 @@ const CHECK_KEY_EVERY: u32 = 4;
 /// How many times sooner than the renewal period a renewal not answered yet, or failed, is sent again.
 const RETRY_SOONER: u32 = 5;
 
-/// The most renewals out at once: enough to keep one going while others wait out a member without a leader,
-/// few enough that a slow cluster is not flooded.
-const MAX_IN_FLIGHT: usize = 3;
+/// The most renewals out at once: enough that a new one goes out every `renew_every / RETRY_SOONER` while the
+/// others wait out their request timeout (`ttl / 6`, with the defaults 8 periods of `ttl / 50`), few enough that
+/// a slow cluster is not flooded.
+const MAX_IN_FLIGHT: usize = 8;
 
 /// The shortest pause between two renewals, or two looks at a held lock, whatever the options say.
 const MIN_PAUSE: Duration = Duration::from_millis(10);
@@ -312,10 +313,11 @@ fn send_renewal(
 ) {
     let (backend, sender, counted) = (Arc::clone(backend), sender.clone(), Arc::clone(in_flight));
     let (key, token, lease_id) = (shared.key.clone(), shared.token, shared.lease_id);
-    in_flight.fetch_add(1, Ordering::SeqCst);
+    // A renewal sent while another waits unanswered asks every member: the one the other asked may be stopped.
+    let hedge = in_flight.fetch_add(1, Ordering::SeqCst) > 0;
     let spawned = std::thread::Builder::new().name("pidfile-renewal".to_owned()).spawn(move || {
         let sent_at = clock::now();
-        let renewed = backend.keepalive(lease_id);
+        let renewed = backend.keepalive(lease_id, hedge);
         let alive = matches!(renewed, Ok(ttl) if ttl > 0);
         // The owner may be gone (the lease released): then nobody listens, and that is fine.
         let _ = sender.send(Event::Renewed(sent_at, renewed));
@@ -492,7 +494,7 @@ mod tests {
         fn grant(&self, ttl: i64) -> Result<(i64, i64), Error> {
             Ok((LEASE, ttl))
         }
-        fn keepalive(&self, _lease: i64) -> Result<i64, Error> {
+        fn keepalive(&self, _lease: i64, _everywhere: bool) -> Result<i64, Error> {
             std::thread::sleep(self.keepalive_delay);
             Ok(self.keepalive_ttl.load(Ordering::SeqCst))
         }
