@@ -87,8 +87,8 @@ impl Lease {
         self.shared.lease_id
     }
 
-    /// The CLOCK_BOOTTIME reading at which the lease must be taken as lost unless renewed before (see
-    /// [`Lease`]). Once lost it no longer moves.
+    /// The CLOCK_BOOTTIME reading ([`boottime_now`](crate::boottime_now)) at which the lease must be taken as lost
+    /// unless renewed before (see [`Lease`]). Once lost it no longer moves.
     pub fn deadline(&self) -> Duration {
         self.shared.deadline().at()
     }

@@ -101,6 +101,7 @@ mod holder;
 mod lease;
 mod options;
 
+pub use clock::now as boottime_now;
 pub use cluster::{Cluster, DEFAULT_PREFIX};
 pub use error::Error;
 pub use holder::{Holder, HolderInfo};
