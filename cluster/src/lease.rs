@@ -472,6 +472,8 @@ mod tests {
         keepalive_ttl: AtomicI64,
         /// How long a keepalive takes.
         keepalive_delay: Duration,
+        /// How long a keepalive asking one member takes (one asking all takes `keepalive_delay`).
+        alone_delay: Duration,
         /// Whether the transaction finds the key held by someone else.
         held: bool,
         /// Whether the key reads as someone else's.
@@ -494,8 +496,8 @@ mod tests {
         fn grant(&self, ttl: i64) -> Result<(i64, i64), Error> {
             Ok((LEASE, ttl))
         }
-        fn keepalive(&self, _lease: i64, _everywhere: bool) -> Result<i64, Error> {
-            std::thread::sleep(self.keepalive_delay);
+        fn keepalive(&self, _lease: i64, everywhere: bool) -> Result<i64, Error> {
+            std::thread::sleep(if everywhere { self.keepalive_delay } else { self.alone_delay });
             Ok(self.keepalive_ttl.load(Ordering::SeqCst))
         }
         fn create_if_absent(&self, key: &str, _value: &[u8], _lease: i64) -> Result<Created, Error> {
@@ -570,6 +572,7 @@ mod tests {
         let fake = Arc::new(Fake {
             keepalive_ttl: AtomicI64::new(2),
             keepalive_delay: Duration::from_millis(300),
+            alone_delay: Duration::from_millis(300),
             ..Fake::default()
         });
         let lease = take(&fake, &options).unwrap();
@@ -580,6 +583,23 @@ mod tests {
         assert!(lease.is_lost());
         assert_eq!(lease.deadline(), deadline);
         assert!(readable_within(lease.lost_fd(), Duration::ZERO));
+    }
+
+    #[test]
+    fn renewal_held_by_one_member_does_not_hold_back_the_next() {
+        // Deadline 1.6 s after the grant; a renewal sent to the last member that answered hangs for a minute, as
+        // on a stopped member, while one sent to every member is answered at once.
+        let options = Options { renew_every: Duration::from_millis(200), ..Options::with_ttl(Duration::from_secs(2)) };
+        let fake = Arc::new(Fake {
+            keepalive_ttl: AtomicI64::new(2),
+            alone_delay: Duration::from_secs(60),
+            ..Fake::default()
+        });
+        let lease = take(&fake, &options).unwrap();
+        let first_deadline = lease.deadline();
+        assert!(!readable_within(lease.lost_fd(), Duration::from_secs(4)));
+        assert!(!lease.is_lost());
+        assert!(lease.deadline() > first_deadline);
     }
 
     #[test]
