@@ -218,3 +218,10 @@ fn key_deleted_by_hand_loses_the_lease() {
     assert!(readable_within(lease.lost_fd(), Duration::from_secs(30)));
     assert!(lease.is_lost());
 }
+
+#[test]
+fn revoking_a_free_name_revokes_nothing() {
+    let Some(cluster) = test_cluster() else { return };
+    assert!(cluster.revoke("default-web", &options()).unwrap().is_none());
+    assert!(cluster.holders(&options()).unwrap().is_empty());
+}
