@@ -262,7 +262,7 @@ fn supervise(
         // After a SIGSTOP or a suspend, both timers are readable at once: the deadline has passed, so no grace.
         if killed.is_none() && (ready.lost || lease.is_lost()) {
             let seen = Instant::now();
-            let late_ms = (boottime().as_secs_f64() - lease.deadline().as_secs_f64()) * 1e3;
+            let late_ms = (pidfiles_cluster::boottime_now().as_secs_f64() - lease.deadline().as_secs_f64()) * 1e3;
             send(pidfd, Signal::KILL);
             killed = Some((seen, late_ms));
         } else if ready.notice {
@@ -324,12 +324,6 @@ fn wait_for_events(
 /// Sends `signal` to COMMAND through its pidfd; it may have just exited, which is no error.
 fn send(pidfd: &OwnedFd, signal: Signal) {
     let _ = rustix::process::pidfd_send_signal(pidfd.as_fd(), signal);
-}
-
-/// Now on CLOCK_BOOTTIME, the clock of the lease's deadline.
-fn boottime() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 fn timespec(duration: Duration) -> Timespec {
