@@ -338,3 +338,28 @@ fn exit_code(status: ExitStatus) -> u8 {
         (None, None) => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_is_told_after_or_before_the_deadline() {
+        let reaped = Duration::from_micros(300);
+        let late = Stopped::Killed { late_ms: 0.25, reaped }.to_string();
+        assert_eq!(late, "SIGKILL 0.2 ms after the lease's deadline, reaped 0.3 ms after the loss was seen");
+        let revoked = Stopped::Killed { late_ms: -3480.7, reaped }.to_string();
+        assert!(
+            revoked.starts_with("SIGKILL as etcd said the lease is gone, 3480.7 ms before its deadline"),
+            "{revoked}"
+        );
+        let terminated = Stopped::Terminated { early: Duration::from_millis(999) }.to_string();
+        assert!(terminated.starts_with("SIGTERM 999.0 ms before the lease's deadline"), "{terminated}");
+    }
+
+    #[test]
+    fn exit_code_is_the_commands_or_128_plus_its_signal() {
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 128 + 15);
+    }
+}
