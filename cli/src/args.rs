@@ -28,6 +28,10 @@ pub struct Cli {
     /// Say what was done, also when all went well.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Make run, status, list, wait and stop cluster-wide: one instance of a service across every host using the
+    /// etcd cluster at URL, etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (path, get and remove stay local).
+    #[arg(long, global = true, value_name = "URL", env = "PIDFILE_CLUSTER", hide_env_values = true)]
+    pub cluster: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -45,6 +49,10 @@ pub enum Command {
     Get(GetArgs),
     /// Tell whether SERVICE runs, with the LSB init-script codes: 0 running, 1 dead but the pidfile exists
     /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile, or a lock that proves nothing).
+    ///
+    /// With --cluster: the holder of SERVICE's lease in the etcd cluster (host, supervisor pid, fencing token, lease
+    /// time left) beside the local pidfile's state; exit 0 when a host holds it, 3 when none does, 4 when etcd
+    /// cannot tell (no quorum).
     #[command(
         after_help = "Examples:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json\n  pidfile status web --format prometheus"
     )]
@@ -70,6 +78,11 @@ pub enum Command {
     ///
     /// With --exec, the pidfile is claimed for this process, which then becomes COMMAND, keeping the lock: the
     /// pidfile's pid is COMMAND's own, and the file stays (unlocked, so stale) after COMMAND exits.
+    ///
+    /// With --cluster, the supervisor also takes SERVICE's lease in the etcd cluster (waiting while another host
+    /// holds it), gives COMMAND PIDFILE_FENCING_TOKEN, PIDFILE_CLUSTER_KEY and PIDFILE_CLUSTER_LEASE, stops it
+    /// when the lease cannot be renewed (SIGTERM --kill-grace before its deadline, SIGKILL at it) and then exits
+    /// with 75; COMMAND is killed if the supervisor dies.
     #[command(
         after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080\n  pidfile run --background --log /var/log/web.log web -- /usr/bin/web-server --port 8080\n  pidfile run --background --notify --timeout 30s web -- /usr/bin/web-server --port 8080"
     )]
@@ -80,6 +93,9 @@ pub enum Command {
     ///
     /// Refuses to signal pid 1 or this command's own pid, and refuses a pidfile that is world-writable or owned
     /// by a user other than us or root, since anyone could have named any process in it.
+    ///
+    /// With --cluster: stops the holder of SERVICE's cluster lease when it is on this host (its pidfile proves it);
+    /// one on another host is left alone unless --revoke, which revokes its lease, so that its supervisor stops it.
     #[command(after_help = "Example:\n  pidfile stop web --signal INT --timeout 30s")]
     Stop(StopArgs),
     /// Wait until SERVICE runs (or, with --gone, until it does not): exit 0 when reached, 1 on timeout.
@@ -153,12 +169,23 @@ pub struct RunArgs {
     /// Type=notify (sd_notify, systemd-notify --ready).
     #[arg(long, requires = "background")]
     pub notify: bool,
-    /// How long to wait for READY=1: past it, COMMAND is stopped and the start fails.
-    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration, requires = "notify")]
-    pub timeout: Duration,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+    /// With --cluster: the lease's time to live, whole seconds, at least 2s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub ttl: Option<Duration>,
+    /// With --cluster: how long before the lease's deadline COMMAND gets SIGTERM when renewals fail, before
+    /// SIGKILL at the deadline (default: a fifth of the TTL).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub kill_grace: Option<Duration>,
+    /// With --cluster: give up at once (exit 1) when another host holds the lease, instead of waiting for it.
+    #[arg(long = "try", conflicts_with = "timeout")]
+    pub try_once: bool,
+    /// How long the start may wait at most. With --notify: for READY=1 (default 90s), past which COMMAND is stopped
+    /// and the start fails. With --cluster: for the lease (default: for ever), past which it gives up (exit 1).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
 }
 
 /// The arguments of `pidfile stop`.
@@ -175,6 +202,9 @@ pub struct StopArgs {
     /// Do not send SIGKILL when the timeout passes.
     #[arg(long)]
     pub no_kill: bool,
+    /// With --cluster, when SERVICE runs on another host: revoke its lease, so that its supervisor stops it.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 /// The arguments of `pidfile wait`.

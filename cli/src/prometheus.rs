@@ -50,7 +50,7 @@ pub fn exposition(reports: &[Report]) -> String {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn escape_label(value: &str) -> String {
+pub fn escape_label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

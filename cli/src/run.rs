@@ -3,7 +3,7 @@
 
 mod background;
 mod notify;
-mod signals;
+pub mod signals;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -153,7 +153,7 @@ const HOLDERS_GRACE: Duration = Duration::from_millis(200);
 
 /// Removes the pidfile once no process the command started holds its lock any more, waiting at most
 /// [`HOLDERS_GRACE`]. Returns whether it was removed (otherwise it is left to them).
-fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
+pub fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
     let deadline = Instant::now() + HOLDERS_GRACE;
     loop {
         if guard.release_unless_shared()? {
@@ -167,7 +167,7 @@ fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
 }
 
 /// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
-fn cannot_run(program: &str, error: &io::Error) -> Failure {
+pub fn cannot_run(program: &str, error: &io::Error) -> Failure {
     let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
     Failure::new(code, format!("cannot run {program}: {error}"))
 }

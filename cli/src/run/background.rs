@@ -29,6 +29,8 @@ const SUPERVISOR: &str = "PIDFILE_INTERNAL_BACKGROUND_SUPERVISOR";
 
 /// How long a command that is alive is given to be ready, unless `--ready-after` or `--notify` says.
 const READY_AFTER: Duration = Duration::from_secs(1);
+/// How long --notify waits for READY=1 unless --timeout says, as systemd's default start timeout.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long a command that was not ready in time gets to end after SIGTERM, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -63,7 +65,7 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         .args(settings.verbose.then_some("--verbose"))
         .args(["run", "--background"]);
     if args.notify {
-        supervisor.args(["--notify", "--timeout", &millis(args.timeout)]);
+        supervisor.args(["--notify", "--timeout", &millis(args.timeout.unwrap_or(NOTIFY_TIMEOUT))]);
     } else {
         supervisor.args(["--ready-after", &millis(args.ready_after.unwrap_or(READY_AFTER))]);
     }
@@ -203,7 +205,8 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
         program.env("NOTIFY_SOCKET", socket.path());
     }
     let mut supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
-    let limit = if args.notify { args.timeout } else { args.ready_after.unwrap_or(READY_AFTER) };
+    let limit =
+        if args.notify { args.timeout.unwrap_or(NOTIFY_TIMEOUT) } else { args.ready_after.unwrap_or(READY_AFTER) };
     let readiness = await_readiness(&mut supervised.child, notify.as_ref(), limit);
     match readiness {
         Ok(Readiness::Ready) => {
@@ -218,7 +221,7 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
         Ok(Readiness::TimedOut) => {
             stop(&mut supervised);
             let code = supervised.finish(settings, &mut guard, &path)?;
-            let waited = humantime(args.timeout);
+            let waited = humantime(args.timeout.unwrap_or(NOTIFY_TIMEOUT));
             Err(Failure::new(1, format!("{name} did not say READY=1 within {waited}: stopped it (status {code})")))
         }
         Err(error) => {

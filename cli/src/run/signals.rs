@@ -32,7 +32,7 @@ use signal_hook_registry::SigId;
 use crate::common::Failure;
 
 /// The signals a supervisor passes on to its command.
-const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+pub const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// The record that tells the forwarding thread to stop; no signal is numbered 0.
 const STOP: [u8; 2] = [0, 0];
