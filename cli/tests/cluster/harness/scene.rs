@@ -1,0 +1,41 @@
+//! The opening most scenarios share: a holder running its child, and a second contender waiting for the lease.
+
+use std::time::Duration;
+
+use super::contender::Contender;
+use super::fence::{Fence, Tenure};
+use super::{Etcd, POLL};
+
+/// The bound on a contender taking a free lease and starting its child.
+const FIRST_START_WITHIN: Duration = Duration::from_secs(15);
+
+pub struct Scene {
+    pub fence: Fence,
+    /// Runs the child `first`.
+    pub holder: Contender,
+    pub first: Tenure,
+    /// Waits for the lease.
+    pub waiter: Contender,
+}
+
+impl Scene {
+    /// The holder reaches the members through proxies when `holder_behind_proxies`; the waiter reaches them
+    /// directly.
+    pub fn open(etcd: &Etcd, holder_behind_proxies: bool) -> Scene {
+        let fence = Fence::new();
+        let holder = if holder_behind_proxies {
+            Contender::start_behind_proxies("holder", etcd, &fence)
+        } else {
+            Contender::start("holder", etcd, &fence)
+        };
+        let first = fence.wait_start(0, FIRST_START_WITHIN).unwrap_or_else(|| {
+            panic!("the first contender's child did not start; its supervisor said:\n{}", holder.log())
+        });
+        assert_eq!(first.supervisor, holder.pid(), "the child's parent is the holder's supervisor");
+        let waiter = Contender::start("waiter", etcd, &fence);
+        // Long enough for the waiter to have asked several times, and been told the lease is taken.
+        std::thread::sleep(POLL * 4);
+        assert_eq!(fence.tenures().len(), 1, "the waiter started a child while the holder held the lease");
+        Scene { fence, holder, first, waiter }
+    }
+}

@@ -1,0 +1,42 @@
+//! The holder is cut off from every member (a partition): its child must be gone well before the other side's
+//! lease expiry lets another child start.
+
+use std::time::Duration;
+
+use crate::harness::scene::Scene;
+use crate::harness::{Etcd, POLL, TTL, nanos, now_nanos, one_at_a_time, seconds};
+
+/// The least time between the old child's end and the new child's start, in every run.
+const MARGIN: Duration = Duration::from_secs(1);
+
+#[test]
+fn a_cut_off_holder_kills_its_child_a_second_before_another_starts() {
+    let _one = one_at_a_time();
+    let Some(etcd) = Etcd::own() else { return };
+    let mut scene = Scene::open(&etcd, true);
+
+    let cut = now_nanos();
+    scene.holder.cut_off();
+    let killed =
+        scene.fence.wait_death(scene.first.pid, TTL + Duration::from_secs(2)).expect("the old child is killed");
+    let (status, _) = scene.holder.wait_exit(TTL).expect("the cut-off supervisor exits");
+    let bound = TTL + POLL + Duration::from_secs(1);
+    let second = scene.fence.wait_start(cut, bound + Duration::from_secs(5)).expect("the waiter's child starts");
+    let old = scene.fence.tenure(scene.first.pid);
+
+    // The watcher saw the old child gone at `killed`: it died then or a little before, so this margin is the least.
+    let margin = second.start as i64 - killed as i64;
+    eprintln!(
+        "holder cut off: its child {} after {} s (last seen alive at {} s), its supervisor exited with {status}; the \
+         new child started {} s after the cut: a margin of {} s (bound: at least {} s)",
+        if old.exited { "exited on SIGTERM" } else { "was killed" },
+        seconds(killed - cut),
+        seconds(old.last_known_alive() - cut),
+        seconds(second.start - cut),
+        format_args!("{:.3}", margin as f64 / 1e9),
+        seconds(nanos(MARGIN)),
+    );
+    assert!(margin >= nanos(MARGIN) as i64, "the new child started {} s after the old one died", margin as f64 / 1e9);
+    assert_eq!(status.code(), Some(75), "a lost lease ends the supervisor with EX_TEMPFAIL");
+    scene.fence.check(&[]);
+}
