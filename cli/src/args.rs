@@ -27,6 +27,10 @@ pub struct Cli {
     /// Say what was done, also when all went well.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Make run, status, list, wait and stop cluster-wide: one instance of a service across every host using the
+    /// etcd cluster at URL, etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (path, get and remove stay local).
+    #[arg(long, global = true, value_name = "URL", env = "PIDFILE_CLUSTER", hide_env_values = true)]
+    pub cluster: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -114,6 +118,19 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+    /// With --cluster: the lease's time to live, whole seconds, at least 2s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub ttl: Option<Duration>,
+    /// With --cluster: how long before the lease's deadline COMMAND gets SIGTERM when renewals fail, before
+    /// SIGKILL at the deadline (default: a fifth of the TTL).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub kill_grace: Option<Duration>,
+    /// With --cluster: give up at once (exit 1) when another host holds the lease, instead of waiting for it.
+    #[arg(long = "try", conflicts_with = "timeout")]
+    pub try_once: bool,
+    /// With --cluster: how long to wait for the lease at most before giving up (exit 1); default: for ever.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
 }
 
 /// The arguments of `pidfile stop`.
@@ -130,6 +147,9 @@ pub struct StopArgs {
     /// Do not send SIGKILL when the timeout passes.
     #[arg(long)]
     pub no_kill: bool,
+    /// With --cluster, when SERVICE runs on another host: revoke its lease, so that its supervisor stops it.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 /// The arguments of `pidfile wait`.

@@ -115,7 +115,7 @@ fn exposition(reports: &[Report]) -> String {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn escape_label(value: &str) -> String {
+pub fn escape_label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -10,6 +10,8 @@
 #![allow(unsafe_code)]
 
 mod args;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod common;
 mod get;
 mod list;
@@ -122,6 +124,24 @@ fn one_line(rendered: &str) -> String {
 
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let settings = Settings::resolve(cli.dir, cli.instance, cli.config.as_deref(), cli.verbose)?;
+    match cli.cluster.as_deref().filter(|url| !url.is_empty()) {
+        Some(url) => {
+            #[cfg(feature = "cluster")]
+            if let Some(result) = cluster::dispatch(&settings, url, &cli.command) {
+                return result;
+            }
+            #[cfg(not(feature = "cluster"))]
+            return Err(Failure::new(
+                common::USAGE,
+                format!("--cluster {url}: this pidfile was built without clusters"),
+            ));
+        }
+        None => {
+            if let Some(option) = cluster_only_option(&cli.command) {
+                return Err(Failure::new(common::USAGE, format!("{option} needs --cluster (or PIDFILE_CLUSTER)")));
+            }
+        }
+    }
     match &cli.command {
         Command::Path(args) => path::run(&settings, args),
         Command::Get(args) => get::run(&settings, args),
@@ -132,6 +152,43 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Remove(args) => remove::run(&settings, args),
         Command::List(args) => list::run(&settings, args),
     }
+}
+
+/// The first option given that only means something with `--cluster`.
+fn cluster_only_option(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Run(args) => [
+            ("--ttl", args.ttl.is_some()),
+            ("--kill-grace", args.kill_grace.is_some()),
+            ("--try", args.try_once),
+            ("--timeout", args.timeout.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(option, given)| given.then_some(option)),
+        Command::Stop(args) if args.revoke => Some("--revoke"),
+        _ => None,
+    }
+}
+
+/// Makes the process `command` spawns get SIGKILL when the thread spawning it ends (PR_SET_PDEATHSIG), even if
+/// that is by SIGKILL, so that a command supervised for a cluster lease never outlives its supervisor. The thread
+/// must be one that lives as long as the supervision: the main thread.
+#[cfg(feature = "cluster")]
+pub fn die_with_supervisor(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let supervisor = rustix::process::getpid();
+    let death = move || -> std::io::Result<()> {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        // The supervisor may have died between the fork and the prctl: the child then has another parent already,
+        // and must not start.
+        if rustix::process::getppid() != Some(supervisor) {
+            return Err(std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()));
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe calls are allowed:
+    // it makes two system calls (prctl, getppid), allocates nothing and takes no lock (the error is a raw errno).
+    unsafe { command.pre_exec(death) };
 }
 
 #[cfg(test)]

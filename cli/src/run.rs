@@ -13,7 +13,7 @@ use crate::args::RunArgs;
 use crate::common::{Failure, Settings};
 
 /// The signals a supervisor passes on to its command.
-const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+pub const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     let (service, exec, command) = (args.service.as_str(), args.exec, args.command.as_slice());
@@ -88,7 +88,7 @@ const HOLDERS_GRACE: Duration = Duration::from_millis(200);
 
 /// Removes the pidfile once no process the command started holds its lock any more, waiting at most
 /// [`HOLDERS_GRACE`]. Returns whether it was removed (otherwise it is left to them).
-fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
+pub fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
     let deadline = Instant::now() + HOLDERS_GRACE;
     loop {
         if guard.release_unless_shared()? {
@@ -115,7 +115,7 @@ fn forward(mut signals: Signals, child: Option<std::os::fd::OwnedFd>) {
 }
 
 /// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
-fn cannot_run(program: &str, error: &io::Error) -> Failure {
+pub fn cannot_run(program: &str, error: &io::Error) -> Failure {
     let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
     Failure::new(code, format!("cannot run {program}: {error}"))
 }

@@ -16,7 +16,7 @@ const POLL: Duration = Duration::from_millis(20);
 const AFTER_KILL: Duration = Duration::from_secs(5);
 
 pub fn run(settings: &Settings, args: &StopArgs) -> Result<u8, Failure> {
-    let StopArgs { ref service, signal, timeout, no_kill } = *args;
+    let StopArgs { ref service, signal, timeout, no_kill, .. } = *args;
     let service = service.as_str();
     let path = settings.path(service)?;
     // The proof rule refuses what start-stop-daemon refuses (a pidfile anyone may write, or another user's outside

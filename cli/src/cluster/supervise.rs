@@ -1,0 +1,321 @@
+//! `pidfile run --cluster URL SERVICE -- COMMAND`: the host-local pidfile, then the cluster lease, then COMMAND,
+//! which never outlives either: SIGTERM when renewals have failed until `kill_grace` before the lease's deadline,
+//! SIGKILL at the deadline (at once if it had already passed, after a SIGSTOP or a suspend), and SIGKILL from the
+//! kernel if this supervisor dies (PR_SET_PDEATHSIG).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use pidfiles::PidFile;
+use pidfiles_cluster::{Cluster, Error, HolderInfo, Lease};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{Pid, PidfdFlags, Signal};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+
+use super::timing::Timing;
+use super::{LEASE_LOST, failure, pidfile_and_name};
+use crate::args::RunArgs;
+use crate::common::{Failure, Settings, USAGE, signal_name};
+use crate::run::{FORWARDED, cannot_run, release_after_grace};
+
+/// The signals a supervisor receives, readable from a socket it polls beside the child and the lease's timers.
+type Signals = SignalDelivery<UnixStream, SignalOnly>;
+
+pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8, Failure> {
+    if args.exec {
+        return Err(Failure::new(
+            USAGE,
+            "--exec cannot be used with --cluster: the supervisor stays, to stop COMMAND when the lease is lost",
+        ));
+    }
+    let timing = Timing::new(args.ttl, args.kill_grace).map_err(|message| Failure::new(USAGE, message))?;
+    let (service, command) = (args.service.as_str(), args.command.as_slice());
+    let (path, name) = pidfile_and_name(settings, service)?;
+    // Registered before anything is claimed: a SIGTERM while waiting for the lease ends the wait cleanly (the
+    // pidfile removed), and one that comes as COMMAND starts is passed on to it.
+    let (read, write) =
+        UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))?;
+    let mut signals = Signals::with_pipe(read, write, SignalOnly, FORWARDED)
+        .map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))?;
+
+    // The host-local pidfile first, as a local `run` takes it: the cheap check, and what `stop` proves a local
+    // holder by.
+    let mut guard = match PidFile::builder().signal_handlers(false).acquire(&path) {
+        Ok(guard) => guard,
+        Err(pidfiles::Error::AlreadyRunning { pid, .. }) => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            return Err(Failure::new(1, format!("{service} is already running ({pid}); not starting {}", command[0])));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let info = HolderInfo::of_this_process(&command.join(" "));
+    let lease = wait_for_lease(cluster, &name, &info, &timing, args, &mut signals)?;
+    settings.say(&format!("took the cluster lease of {name} (token {}, lease {})", lease.token(), lease.lease_id()));
+
+    // A duplicate of the locked descriptor, without close-on-exec, carries the pidfile's lock into the command.
+    let inherited = rustix::io::dup(&guard)
+        .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))?;
+    let mut program = Command::new(&command[0]);
+    program
+        .args(&command[1..])
+        .env("PIDFILE_FENCING_TOKEN", lease.token().to_string())
+        .env("PIDFILE_CLUSTER_KEY", lease.key())
+        .env("PIDFILE_CLUSTER_LEASE", lease.lease_id().to_string());
+    crate::die_with_supervisor(&mut program);
+    // Spawned from this, the main thread, which lives until COMMAND is reaped: PR_SET_PDEATHSIG fires when the
+    // thread that forked ends, not the process.
+    let mut child = program.spawn().map_err(|error| cannot_run(&command[0], &error))?;
+    drop(inherited);
+    let child_pid = child.id();
+    // Until it is reaped, the child's pid is its own, so the pidfd opened now names it; signals go through it.
+    let pidfd = match Pid::from_raw(child_pid as i32).map(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty())) {
+        Some(Ok(pidfd)) => pidfd,
+        Some(Err(error)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::new(1, format!("cannot watch {} (pid {child_pid}): pidfd_open: {error}", command[0])));
+        }
+        None => return Err(Failure::new(1, format!("{} has no pid", command[0]))),
+    };
+    guard.write_pid(child_pid)?;
+    settings.say(&format!("{service} runs {} as pid {child_pid} with fencing token {}", command[0], lease.token()));
+
+    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &mut signals, &command[0]);
+    signals.handle().close();
+    let outcome = outcome?;
+    let left_to_others = |released: bool| {
+        if !released {
+            eprintln!(
+                "pidfile: {} exited, but a process it started still holds the lock of {}: the pidfile is left to it",
+                command[0],
+                path.display()
+            );
+        }
+    };
+    if let Some(stopped) = outcome.stopped {
+        left_to_others(release_after_grace(&mut guard)?);
+        eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", command[0]);
+        // Last, as it may wait for members that do not answer: revoking a lost lease frees it at once if etcd still
+        // counts it (a partition that healed), and is harmless otherwise.
+        drop(lease);
+        return Ok(LEASE_LOST);
+    }
+    // The lease first: a contender waiting for it takes over at once.
+    if let Err(error) = lease.release() {
+        eprintln!(
+            "pidfile: cannot revoke the cluster lease of {name}: {error}; it expires by itself within {:?}",
+            timing.options.ttl
+        );
+    }
+    left_to_others(release_after_grace(&mut guard)?);
+    let code = exit_code(outcome.status);
+    settings.say(&format!("{} exited with status {code}", command[0]));
+    Ok(code)
+}
+
+/// Takes the lease of `name`: at once, or after waiting for its holder to let go (saying once who that is), up to
+/// `--timeout`, or not at all with `--try`. A terminating signal ends the wait.
+fn wait_for_lease(
+    cluster: &Cluster,
+    name: &str,
+    info: &HolderInfo,
+    timing: &Timing,
+    args: &RunArgs,
+    signals: &mut Signals,
+) -> Result<Lease, Failure> {
+    let program = &args.command[0];
+    let started = Instant::now();
+    let (mut said_held, mut said_no_quorum) = (false, false);
+    loop {
+        let error = match Lease::try_acquire(cluster, name, info, &timing.options) {
+            Ok(lease) => return Ok(lease),
+            Err(error) => error,
+        };
+        let why = match &error {
+            Error::Held { holder } => {
+                if args.try_once {
+                    return Err(Failure::new(
+                        1,
+                        format!("the cluster lease of {name} is held by {holder}: not starting {program}"),
+                    ));
+                }
+                if !said_held {
+                    eprintln!("pidfile: waiting for the cluster lease of {name} held by {holder}");
+                    said_held = true;
+                }
+                format!("held by {holder}")
+            }
+            Error::NoQuorum { .. } => {
+                if args.try_once {
+                    return Err(Failure::new(1, format!("cannot take the cluster lease of {name}: {error}")));
+                }
+                if !said_no_quorum {
+                    eprintln!("pidfile: waiting for the cluster lease of {name}: {error}");
+                    said_no_quorum = true;
+                }
+                error.to_string()
+            }
+            _ => return Err(failure(1, error)),
+        };
+        let waited = started.elapsed();
+        let pause = match args.timeout {
+            Some(timeout) if waited >= timeout => {
+                return Err(Failure::new(
+                    1,
+                    format!(
+                        "gave up waiting {timeout:?} for the cluster lease of {name}: {why}; not starting {program}"
+                    ),
+                ));
+            }
+            Some(timeout) => timing.options.poll_every.min(timeout - waited),
+            None => timing.options.poll_every,
+        };
+        if let Some(signal) = terminating_signal(signals, pause)? {
+            return Err(Failure::new(
+                128u8.saturating_add(signal as u8),
+                format!(
+                    "{} while waiting for the cluster lease of {name}: not starting {program}",
+                    signal_name(signal)
+                ),
+            ));
+        }
+    }
+}
+
+/// Waits up to `pause` for a signal that ends a wait (SIGINT, SIGTERM, SIGHUP, SIGQUIT); others are let pass.
+fn terminating_signal(signals: &mut Signals, pause: Duration) -> Result<Option<i32>, Failure> {
+    let timeout = timespec(pause);
+    let mut fds = [PollFd::new(signals.get_read(), PollFlags::IN)];
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(error) => return Err(Failure::new(1, format!("cannot wait for signals: {error}"))),
+    }
+    Ok(signals.pending().find(|signal| [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(signal)))
+}
+
+/// How supervision ended: COMMAND's status, and why it was stopped if the lease made us stop it.
+struct Outcome {
+    status: ExitStatus,
+    stopped: Option<String>,
+}
+
+/// Waits for COMMAND to end, passing signals on to it, and stopping it when the lease is in danger: SIGTERM at the
+/// notice (`kill_grace` before the deadline), SIGKILL at the deadline or as soon as the loss is known.
+fn supervise(
+    child: &mut Child,
+    pidfd: &OwnedFd,
+    lease: &Lease,
+    kill_grace: Duration,
+    signals: &mut Signals,
+    program: &str,
+) -> Result<Outcome, Failure> {
+    let cannot_watch = |error: &dyn std::fmt::Display| Failure::new(1, format!("cannot watch {program}: {error}"));
+    let notice = lease.notice_fd(kill_grace).map_err(|error| cannot_watch(&error))?;
+    let mut terminated: Option<Duration> = None;
+    let mut killed: Option<(Instant, Duration)> = None;
+    loop {
+        let (watch_lost, watch_notice) = (killed.is_none(), killed.is_none() && terminated.is_none());
+        let ready = match wait_for_events(pidfd, signals, lease.lost_fd(), notice, watch_lost, watch_notice) {
+            Ok(ready) => ready,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(error) => return Err(cannot_watch(&error)),
+        };
+        if ready.exited {
+            break;
+        }
+        // After a SIGSTOP or a suspend, both timers are readable at once: the deadline has passed, so no grace.
+        if killed.is_none() && (ready.lost || lease.is_lost()) {
+            let seen = Instant::now();
+            let late = boottime().saturating_sub(lease.deadline());
+            send(pidfd, Signal::KILL);
+            killed = Some((seen, late));
+        } else if ready.notice {
+            send(pidfd, Signal::TERM);
+            terminated = Some(lease.time_left());
+        }
+        if ready.signalled {
+            for signal in signals.pending() {
+                if let Some(signal) = Signal::from_named_raw(signal) {
+                    send(pidfd, signal);
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {program}: {error}")))?;
+    let stopped = match (killed, terminated) {
+        (Some((seen, late)), _) => Some(format!(
+            "SIGKILL {:.1} ms after the lease's deadline, reaped {:.1} ms after the loss was seen",
+            late.as_secs_f64() * 1e3,
+            seen.elapsed().as_secs_f64() * 1e3
+        )),
+        (None, Some(left)) => {
+            Some(format!("SIGTERM {:.1} ms before the lease's deadline, as renewals failed", left.as_secs_f64() * 1e3))
+        }
+        (None, None) => None,
+    };
+    Ok(Outcome { status, stopped })
+}
+
+/// Which of the supervisor's descriptors are readable.
+struct Ready {
+    exited: bool,
+    signalled: bool,
+    lost: bool,
+    notice: bool,
+}
+
+/// Waits until COMMAND exits, a signal comes, or (when watched) one of the lease's timers fires.
+fn wait_for_events(
+    pidfd: &OwnedFd,
+    signals: &Signals,
+    lost: BorrowedFd<'_>,
+    notice: BorrowedFd<'_>,
+    watch_lost: bool,
+    watch_notice: bool,
+) -> Result<Ready, rustix::io::Errno> {
+    // Timers that have been acted on stay readable: they are left out, or the loop would spin.
+    let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(signals.get_read(), PollFlags::IN)];
+    if watch_lost {
+        fds.push(PollFd::from_borrowed_fd(lost, PollFlags::IN));
+    }
+    if watch_notice {
+        fds.push(PollFd::from_borrowed_fd(notice, PollFlags::IN));
+    }
+    rustix::event::poll(&mut fds, None)?;
+    let ready = |index: usize| fds.get(index).is_some_and(|fd| !fd.revents().is_empty());
+    Ok(Ready {
+        exited: ready(0),
+        signalled: ready(1),
+        lost: watch_lost && ready(2),
+        notice: watch_notice && ready(if watch_lost { 3 } else { 2 }),
+    })
+}
+
+/// Sends `signal` to COMMAND through its pidfd; it may have just exited, which is no error.
+fn send(pidfd: &OwnedFd, signal: Signal) {
+    let _ = rustix::process::pidfd_send_signal(pidfd.as_fd(), signal);
+}
+
+/// Now on CLOCK_BOOTTIME, the clock of the lease's deadline.
+fn boottime() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+fn timespec(duration: Duration) -> Timespec {
+    Timespec { tv_sec: duration.as_secs() as i64, tv_nsec: i64::from(duration.subsec_nanos()) }
+}
+
+/// The exit code that passes COMMAND's status on: its own, or 128+N if it died of signal N.
+fn exit_code(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128u8.saturating_add(signal as u8),
+        (None, None) => 1,
+    }
+}

@@ -1,0 +1,216 @@
+//! A quick look at `pidfile --cluster` end to end: the exit codes and messages of run, status, stop and a lost
+//! lease, against the etcd cluster named by `PIDFILE_TEST_ETCD` (HOST:PORT,...; `scripts/test` starts one), and
+//! the no-quorum answers against a port where nothing listens. The scenarios (failover, partitions, quorum loss,
+//! fencing) are the `cluster` test binary's.
+
+#![cfg(feature = "cluster")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{note_skip, process_lives, unique_name};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
+
+/// The etcd endpoints to test against, or `None` (said, and noted in the skip log) when there are none; with
+/// `PIDFILE_TESTS_REQUIRE_ROOT` set, as CI sets it, a missing cluster fails the test instead.
+fn etcd() -> Option<String> {
+    match std::env::var("PIDFILE_TEST_ETCD") {
+        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
+        _ => {
+            assert!(
+                std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
+                "this test needs an etcd cluster (PIDFILE_TEST_ETCD), and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
+            );
+            eprintln!("skipped: needs an etcd cluster in PIDFILE_TEST_ETCD (scripts/test starts one)");
+            note_skip("needs an etcd cluster in PIDFILE_TEST_ETCD");
+            None
+        }
+    }
+}
+
+/// A host of its own: a pid directory, the instance `t`, and a cluster URL with a key prefix no other test uses.
+struct Host {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Host {
+    fn new(endpoints: &str, prefix: &str) -> Host {
+        Host { dir: tempfile::tempdir().unwrap(), url: format!("etcd://{endpoints}/{prefix}") }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.env_clear().env("PIDFILE_CLUSTER", &self.url);
+        command.args(["--dir", self.dir.path().to_str().unwrap(), "--instance", "t"]).args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Starts `run --ttl 3s SERVICE -- sh -c SCRIPT`, its output piped.
+    fn start(&self, service: &str, script: &str) -> Supervisor {
+        let child = self
+            .command(&["run", "--ttl", "3s", service, "--", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Supervisor(Some(child))
+    }
+
+    fn pidfile(&self, service: &str) -> PathBuf {
+        self.dir.path().join(format!("t-{service}.pid"))
+    }
+}
+
+/// A `pidfile run` supervisor, killed (and its command with it) if a test ends early.
+struct Supervisor(Option<Child>);
+
+impl Supervisor {
+    fn pid(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    /// Its exit and output, waiting at most `within`.
+    fn finish(mut self, within: Duration) -> Output {
+        let child = self.0.as_mut().unwrap();
+        let until = Instant::now() + within;
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < until, "the supervisor did not end within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits at most 10 s for `done`.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < until, "not within 10s: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid the pidfile at `path` names, once there is one.
+fn pid_in(path: &Path) -> u32 {
+    let mut pid = None;
+    eventually("the pidfile names the command", || {
+        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn second_host_with_try_is_refused_naming_the_holder() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let holder = first.start("web", "echo token=$PIDFILE_FENCING_TOKEN key=$PIDFILE_CLUSTER_KEY; exec sleep 60");
+    let _ = pid_in(&first.pidfile("web"));
+
+    let refused = second.run(&["run", "--try", "web", "--", "true"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(message.contains(&format!("pid {}", holder.pid())) && message.contains("held by host"), "{message}");
+
+    let status = second.run(&["status", "web"]);
+    assert_eq!(status.status.code(), Some(0), "held: {}", stderr(&status));
+    assert!(stdout(&status).contains(&format!("supervisor pid {}", holder.pid())), "{}", stdout(&status));
+
+    let stopped = first.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let output = holder.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(128 + 15), "the command's SIGTERM: {}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("key=/{prefix}/t-web")), "{}", stdout(&output));
+    assert!(stdout(&output).contains("token="), "{}", stdout(&output));
+    assert!(!first.pidfile("web").exists(), "the pidfile is removed");
+    let status = second.run(&["status", "web"]);
+    assert_eq!(status.status.code(), Some(3), "released: {}", stdout(&status));
+}
+
+#[test]
+fn revoked_lease_stops_the_command_with_status_75() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let holder = first.start("web", "exec sleep 60");
+    let command = pid_in(&first.pidfile("web"));
+
+    // The second host has no pidfile proving the holder: only --revoke acts.
+    let refused = second.run(&["stop", "web"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let revoked = second.run(&["stop", "--revoke", "web"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", stderr(&revoked));
+
+    let output = holder.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(75), "{}", stderr(&output));
+    assert!(stderr(&output).contains("lost the cluster lease of t-web"), "{}", stderr(&output));
+    assert!(!process_lives(command), "the command is gone");
+}
+
+#[test]
+fn command_dies_with_its_supervisor_killed() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    let mut holder = host.start("web", "exec sleep 60");
+    let command = pid_in(&host.pidfile("web"));
+    assert!(process_lives(command));
+    holder.0.as_mut().unwrap().kill().unwrap();
+    eventually("the command dies with its supervisor", || !process_lives(command));
+}
+
+#[test]
+fn no_quorum_is_an_error_not_an_answer() {
+    // A port where nothing listens: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = Host::new(&format!("127.0.0.1:{port}"), "smoke");
+    let status = host.run(&["status", "web"]);
+    assert_eq!(status.status.code(), Some(4), "{}", stderr(&status));
+    assert!(stderr(&status).contains("no etcd member answered with quorum"), "{}", stderr(&status));
+    assert!(stdout(&status).is_empty(), "no answer at all: {}", stdout(&status));
+
+    let refused = host.run(&["run", "--try", "web", "--", "true"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("no etcd member answered with quorum"), "{}", stderr(&refused));
+    assert!(!host.pidfile("web").exists(), "the local claim is given back");
+}
+
+#[test]
+fn cluster_options_without_a_cluster_are_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(["--dir", dir.path().to_str().unwrap(), "run", "--ttl", "5s", "web", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--ttl needs --cluster"), "{}", stderr(&output));
+}
