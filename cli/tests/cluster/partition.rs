@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::harness::scene::Scene;
-use crate::harness::{Etcd, POLL, TTL, nanos, now_nanos, one_at_a_time, seconds};
+use crate::harness::{Etcd, POLL, TTL, nanos, now_nanos, one_at_a_time, seconds, signed_seconds};
 
 /// The least time between the old child's end and the new child's start, in every run.
 const MARGIN: Duration = Duration::from_secs(1);
@@ -33,10 +33,14 @@ fn a_cut_off_holder_kills_its_child_a_second_before_another_starts() {
         seconds(killed - cut),
         seconds(old.last_known_alive() - cut),
         seconds(second.start - cut),
-        format_args!("{:.3}", margin as f64 / 1e9),
+        signed_seconds(margin),
         seconds(nanos(MARGIN)),
     );
-    assert!(margin >= nanos(MARGIN) as i64, "the new child started {} s after the old one died", margin as f64 / 1e9);
+    assert!(
+        margin >= nanos(MARGIN) as i64,
+        "the new child started {} s after the old one died",
+        signed_seconds(margin)
+    );
     assert_eq!(status.code(), Some(75), "a lost lease ends the supervisor with EX_TEMPFAIL");
     scene.fence.check(&[]);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::harness::fence::WATCH_EVERY;
+use crate::harness::fence::{Stop, WATCH_EVERY};
 use crate::harness::scene::Scene;
 use crate::harness::{Etcd, POLL, TTL, nanos, now_nanos, one_at_a_time, seconds};
 
@@ -70,6 +70,6 @@ fn stopped_past_the_lease(child_too: bool) {
     if !child_too {
         assert!(old.rejected > 0, "the old child ran on beside the new one, and the fence refused its writes");
     }
-    let verdict = scene.fence.check(&[old.supervisor]);
+    let verdict = scene.fence.check(&[Stop { supervisor: old.supervisor, from: stopped, until: Some(resumed) }]);
     assert_eq!(verdict.tenures.len(), 2);
 }

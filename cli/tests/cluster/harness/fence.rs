@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{now_nanos, seconds};
+use super::{now_nanos, seconds, signed_seconds};
 
 /// How often the watcher reads the log and looks at the children: the precision of the death times it records.
 pub const WATCH_EVERY: Duration = Duration::from_millis(5);
@@ -156,17 +156,18 @@ impl Fence {
 
     /// Judges the run, printing its figures and panicking on a violation: tokens of successive holders strictly
     /// increase; the resource never accepted a write whose token was below the highest it had seen; and no child ran
-    /// while another did, except a child whose supervisor is in `fenced_only` (stopped with SIGSTOP: only the
-    /// token can hold it back, so it may run on, but must have had every write refused once a newer holder started).
-    pub fn check(&self, fenced_only: &[u32]) -> Verdict {
-        let verdict = self.judge(fenced_only);
+    /// while another did, except a child whose supervisor was stopped (SIGSTOP, one of `stops`) while it held the
+    /// lease: only the token can hold such a child back, so it may run on, but every write it made once a newer
+    /// holder started must have been refused.
+    pub fn check(&self, stops: &[Stop]) -> Verdict {
+        let verdict = self.judge(stops);
         eprintln!("{verdict}");
         assert!(verdict.violations.is_empty(), "the oracle found violations:\n{}", verdict.violations.join("\n"));
         verdict
     }
 
     /// The oracle's findings, for [`Fence::check`] to enforce.
-    pub fn judge(&self, fenced_only: &[u32]) -> Verdict {
+    pub fn judge(&self, stops: &[Stop]) -> Verdict {
         let records = self.records();
         let tenures = self.tenures();
         let mut violations = Vec::new();
@@ -197,7 +198,12 @@ impl Fence {
                     new.token
                 ));
             }
-            if !fenced_only.contains(&old.supervisor) && old.last_known_alive() >= new.start {
+            let stopped = stops.iter().any(|stop| {
+                stop.supervisor == old.supervisor
+                    && stop.from < new.start
+                    && stop.until.is_none_or(|until| until > old.start)
+            });
+            if !stopped && old.last_known_alive() >= new.start {
                 violations.push(format!(
                     "child {} (token {}) still ran {} s after child {} (token {}) started",
                     old.pid,
@@ -232,6 +238,14 @@ impl Drop for Fence {
             }
         }
     }
+}
+
+/// A supervisor stopped with SIGSTOP `from` `until` it was continued (CLOCK_MONOTONIC nanoseconds; `None`: never).
+#[derive(Clone, Copy, Debug)]
+pub struct Stop {
+    pub supervisor: u32,
+    pub from: u64,
+    pub until: Option<u64>,
 }
 
 /// The oracle's findings.
@@ -274,10 +288,6 @@ impl std::fmt::Display for Verdict {
         }
         Ok(())
     }
-}
-
-fn signed_seconds(nanos: i64) -> String {
-    format!("{:.3}", nanos as f64 / 1e9)
 }
 
 /// Reads what the log gained since the last look, and looks at the children still alive.

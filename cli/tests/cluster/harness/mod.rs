@@ -31,6 +31,11 @@ pub fn seconds(nanos: u64) -> String {
     format!("{:.3}", nanos as f64 / 1e9)
 }
 
+/// A difference of CLOCK_MONOTONIC readings as seconds (negative: the second came first).
+pub fn signed_seconds(nanos: i64) -> String {
+    format!("{:.3}", nanos as f64 / 1e9)
+}
+
 pub fn nanos(duration: Duration) -> u64 {
     duration.as_nanos() as u64
 }
