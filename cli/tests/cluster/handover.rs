@@ -5,6 +5,7 @@ use std::time::Duration;
 use rustix::process::Signal;
 
 use crate::harness::scene::Scene;
+use crate::harness::views;
 use crate::harness::{Etcd, POLL, TTL, nanos, now_nanos, one_at_a_time, seconds};
 
 #[test]
@@ -31,6 +32,10 @@ fn a_stopped_holder_hands_over_within_a_poll() {
     assert!(old.exited, "the old child was given SIGTERM and wrote its exit record");
     assert_eq!(second.supervisor, scene.waiter.pid());
     assert!(handover <= nanos(POLL + Duration::from_millis(500)), "the handover took {} s", seconds(handover));
+    let view = views::status(&scene.waiter);
+    eprintln!("status --cluster after the handover: {view}");
+    assert!(view.success && view.names(&second), "status does not name the new holder {second:?}: {view}");
+    assert!(!view.mentions(&old), "status still names the old holder: {view}");
     scene.fence.check(&[]);
 }
 

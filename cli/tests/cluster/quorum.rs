@@ -33,16 +33,17 @@ fn without_quorum_nobody_holds_and_a_holder_returns_with_it() {
     let restarted = now_nanos();
     etcd.members().restart(1);
     etcd.members().restart(2);
-    // Quorum is back once the members answer as a cluster again (a leader elected): the issue's bound counts from
-    // there, as etcd cannot expire the old lease before it has a leader.
-    etcd.members().wait_healthy(&[0, 1, 2]).expect("the restarted members rejoin");
+    // Quorum is back once the members have elected a leader: the issue's bound counts from there, as etcd can
+    // neither expire the old lease nor grant a new one before.
+    etcd.members().wait_leader(Duration::from_secs(30)).expect("the restarted members elect a leader");
     let restored = now_nanos();
+    etcd.members().wait_healthy(&[0, 1, 2]).expect("the restarted members rejoin");
     let bound = TTL + Duration::from_secs(5);
     let second = scene.fence.wait_start(restarted, bound + Duration::from_secs(10));
 
     eprintln!(
         "majority lost: the holder's child gone {} s after (bound: TTL {} s), its supervisor exited with {exit}; \
-         members restarted after {} s, quorum back {} s later; a new child started {} s after that (bound: TTL + \
+         members restarted after {} s, a leader elected {} s later; a new child started {} s after that (bound: TTL + \
          5 s = {} s)",
         seconds(killed - lost),
         seconds(nanos(TTL)),

@@ -111,29 +111,29 @@ impl EtcdCluster {
         }
     }
 
-    /// The member that leads the cluster now, as the running members see it.
+    /// The member that leads the cluster now: the running member that names itself leader (a leader that lost its
+    /// quorum steps down within an election timeout).
     pub fn leader(&self) -> Option<usize> {
-        for member in &self.members {
-            if member.child.is_none() {
-                continue;
+        self.members.iter().position(|member| {
+            member.child.is_some()
+                && http(member.client_port, "POST", "/v3/maintenance/status", "{}")
+                    .ok()
+                    .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+                    .is_some_and(|status| {
+                        let leader = status["leader"].as_str().unwrap_or("0");
+                        leader != "0" && Some(leader) == status["header"]["member_id"].as_str()
+                    })
+        })
+    }
+
+    /// Waits, at most `within`, until the running members have elected a leader: quorum is back.
+    pub fn wait_leader(&self, within: Duration) -> Option<usize> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Some(leader) = self.leader() {
+                return Some(leader);
             }
-            let Ok(body) = http(member.client_port, "POST", "/v3/maintenance/status", "{}") else { continue };
-            let Ok(status) = serde_json::from_str::<serde_json::Value>(&body) else { continue };
-            let leader = status["leader"].as_str().unwrap_or_default();
-            if leader.is_empty() || leader == "0" {
-                continue;
-            }
-            // Member ids come as decimal strings; ask each member its own id to name the leader.
-            for (j, other) in self.members.iter().enumerate() {
-                if other.child.is_none() {
-                    continue;
-                }
-                let Ok(body) = http(other.client_port, "POST", "/v3/maintenance/status", "{}") else { continue };
-                let Ok(status) = serde_json::from_str::<serde_json::Value>(&body) else { continue };
-                if status["header"]["member_id"].as_str() == Some(leader) {
-                    return Some(j);
-                }
-            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         None
     }
