@@ -1,16 +1,17 @@
 //! A fenced resource and the service that writes to it, for the cluster tests: the COMMAND their contenders run.
 //!
-//! `fence_writer RESOURCE LOG` takes its fencing token from `PIDFILE_FENCING_TOKEN` and, every 50 ms, writes to the
+//! `fence_writer [--ignore-sigterm] RESOURCE LOG` takes its fencing token from `PIDFILE_FENCING_TOKEN` and, every 50 ms, writes to the
 //! resource as a fenced store would take a write: under an exclusive flock on RESOURCE it reads the highest token
 //! the resource has seen, refuses the write if its own token is lower, else raises the highest token to its own.
 //! Each step appends one line to LOG, still under the lock, so the log's order is the resource's order:
 //!
 //! ```text
-//! KIND TOKEN MONOTONIC_NS PID PPID      KIND: start, accepted, rejected, exit
+//! KIND TOKEN MONOTONIC_NS PID PPID      KIND: start, accepted, rejected, term, exit
 //! ```
 //!
 //! `start` comes first and counts as a write (a new holder claims the resource as soon as it runs, so an older one
-//! is refused from then on), `exit` last, on SIGTERM. A SIGKILL leaves no `exit`: the tests watch the process.
+//! is refused from then on), `exit` last, on SIGTERM. A SIGKILL leaves no `exit`: the tests watch the process. With
+//! `--ignore-sigterm` it logs `term` on SIGTERM and writes on, as a service slow to stop would, until SIGKILL.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -27,6 +28,7 @@ const EVERY: Duration = Duration::from_millis(50);
 enum Step {
     Start,
     Write,
+    Term,
     Exit,
 }
 
@@ -52,6 +54,7 @@ impl Fence {
         let highest: u64 = text.trim().parse().unwrap_or(0);
         let kind = match step {
             Step::Start => "start",
+            Step::Term => "term",
             Step::Exit => "exit",
             Step::Write if self.token < highest => "rejected",
             Step::Write => "accepted",
@@ -75,9 +78,13 @@ impl Fence {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let ignore_sigterm = args.first().is_some_and(|arg| arg == "--ignore-sigterm");
+    if ignore_sigterm {
+        args.remove(0);
+    }
     let [resource, log] = args.as_slice() else {
-        eprintln!("usage: fence_writer RESOURCE LOG (with PIDFILE_FENCING_TOKEN set)");
+        eprintln!("usage: fence_writer [--ignore-sigterm] RESOURCE LOG (with PIDFILE_FENCING_TOKEN set)");
         std::process::exit(2);
     };
     let token = match std::env::var("PIDFILE_FENCING_TOKEN").map(|token| token.parse::<u64>()) {
@@ -110,6 +117,10 @@ fn main() {
             return;
         }
         std::thread::sleep(EVERY);
-        step = if terminated.load(Ordering::SeqCst) { Step::Exit } else { Step::Write };
+        step = match terminated.swap(false, Ordering::SeqCst) {
+            true if ignore_sigterm => Step::Term,
+            true => Step::Exit,
+            false => Step::Write,
+        };
     }
 }

@@ -63,7 +63,7 @@ fn a_minute_of_random_faults_never_runs_two_children_at_once() {
     let mut rng = Rng(seed);
     let fence = Fence::new();
     let mut contenders: Vec<Contender> =
-        ["a", "b", "c"].iter().map(|label| Contender::start_behind_proxies(label, &etcd, &fence)).collect();
+        ["a", "b", "c"].iter().map(|label| Contender::start_behind_proxies(label, &etcd, fence.command())).collect();
 
     let began = now_nanos();
     let end = began + nanos(RUN_FOR);

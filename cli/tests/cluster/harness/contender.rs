@@ -27,27 +27,22 @@ pub struct Contender {
 impl Contender {
     /// Starts a contender that reaches the members directly.
     pub fn start(label: &str, etcd: &Etcd, fence: &Fence) -> Contender {
-        Contender::launch(label, etcd, fence, Vec::new())
+        Contender::launch(label, etcd, fence.command(), Vec::new())
     }
 
-    /// Starts a contender that reaches each member through a proxy of its own, which the scenario can blackhole.
-    pub fn start_behind_proxies(label: &str, etcd: &Etcd, fence: &Fence) -> Contender {
+    /// Starts a contender that reaches each member through a proxy of its own, which the scenario can blackhole,
+    /// and runs `command` (one of the fence's).
+    pub fn start_behind_proxies(label: &str, etcd: &Etcd, command: Vec<String>) -> Contender {
         let proxies = etcd.endpoints().iter().map(|endpoint| Proxy::start(endpoint)).collect();
-        Contender::launch(label, etcd, fence, proxies)
+        Contender::launch(label, etcd, command, proxies)
     }
 
-    fn launch(label: &str, etcd: &Etcd, fence: &Fence, proxies: Vec<Proxy>) -> Contender {
+    fn launch(label: &str, etcd: &Etcd, command: Vec<String>, proxies: Vec<Proxy>) -> Contender {
         let endpoints: Vec<String> =
             if proxies.is_empty() { etcd.endpoints().to_vec() } else { proxies.iter().map(Proxy::endpoint).collect() };
         let dir = tempfile::Builder::new().prefix("pidfile-host-").tempdir().expect("a pid directory");
-        let mut contender = Contender {
-            label: label.to_owned(),
-            dir,
-            url: etcd.url(&endpoints),
-            command: fence.command(),
-            child: None,
-            proxies,
-        };
+        let mut contender =
+            Contender { label: label.to_owned(), dir, url: etcd.url(&endpoints), command, child: None, proxies };
         contender.respawn();
         contender
     }

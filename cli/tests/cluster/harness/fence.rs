@@ -22,6 +22,8 @@ pub enum Kind {
     Start,
     Accepted,
     Rejected,
+    /// SIGTERM received and ignored (`--ignore-sigterm`).
+    Term,
     Exit,
 }
 
@@ -51,6 +53,8 @@ pub struct Tenure {
     pub accepted: usize,
     pub rejected: usize,
     pub exited: bool,
+    /// When it was sent SIGTERM, if it ignores it.
+    pub term: Option<u64>,
     /// When the watcher last saw it alive, and when it first saw it dead (or gone): its death lies in between.
     pub seen_alive: u64,
     pub seen_dead: Option<u64>,
@@ -108,6 +112,13 @@ impl Fence {
             self.dir.path().join("resource").display().to_string(),
             self.dir.path().join("log").display().to_string(),
         ]
+    }
+
+    /// The same, for a child that ignores SIGTERM: only SIGKILL stops it.
+    pub fn command_ignoring_sigterm(&self) -> Vec<String> {
+        let mut command = self.command();
+        command.insert(1, "--ignore-sigterm".to_owned());
+        command
     }
 
     pub fn records(&self) -> Vec<Record> {
@@ -182,7 +193,7 @@ impl Fence {
                 // A start with a stale token claims nothing (the ordering of tokens, below, reports it).
                 Kind::Start | Kind::Accepted => highest = highest.max(record.token),
                 Kind::Rejected => stale_refused += 1,
-                Kind::Exit => {}
+                Kind::Term | Kind::Exit => {}
             }
         }
         for pair in tenures.windows(2) {
@@ -316,6 +327,7 @@ fn watch(log: &Path, state: &Mutex<State>) {
             accepted: 0,
             rejected: 0,
             exited: false,
+            term: None,
             seen_alive: record.at,
             seen_dead: None,
         });
@@ -327,6 +339,7 @@ fn watch(log: &Path, state: &Mutex<State>) {
                 tenure.last_accepted = record.at;
             }
             Kind::Rejected => tenure.rejected += 1,
+            Kind::Term => tenure.term = Some(record.at),
             Kind::Exit => tenure.exited = true,
         }
     }
@@ -350,6 +363,7 @@ fn parse(line: &str) -> Option<Record> {
         "start" => Kind::Start,
         "accepted" => Kind::Accepted,
         "rejected" => Kind::Rejected,
+        "term" => Kind::Term,
         "exit" => Kind::Exit,
         _ => return None,
     };

@@ -22,10 +22,17 @@ impl Scene {
     /// The holder reaches the members through proxies when `holder_behind_proxies`; the waiter reaches them
     /// directly.
     pub fn open(etcd: &Etcd, holder_behind_proxies: bool) -> Scene {
+        Scene::open_with(etcd, holder_behind_proxies, false)
+    }
+
+    /// The same, and with `ignoring_sigterm`, the holder's child ignores SIGTERM (it runs until SIGKILL).
+    pub fn open_with(etcd: &Etcd, holder_behind_proxies: bool, ignoring_sigterm: bool) -> Scene {
         let fence = Fence::new();
+        let command = if ignoring_sigterm { fence.command_ignoring_sigterm() } else { fence.command() };
         let holder = if holder_behind_proxies {
-            Contender::start_behind_proxies("holder", etcd, &fence)
+            Contender::start_behind_proxies("holder", etcd, command)
         } else {
+            assert!(!ignoring_sigterm, "a holder ignoring SIGTERM is cut off through its proxies");
             Contender::start("holder", etcd, &fence)
         };
         let first = fence.wait_start(0, FIRST_START_WITHIN).unwrap_or_else(|| {
