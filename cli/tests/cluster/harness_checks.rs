@@ -71,3 +71,20 @@ fn the_oracle_sees_two_children_at_once_and_a_stale_token() {
     assert!(text.contains("still ran"), "{text}");
     assert!(!text.contains("accepted a write with token 5"), "the fence accepted a stale write: {text}");
 }
+
+#[test]
+fn the_oracle_sees_a_child_outliving_its_supervisor() {
+    let fence = Fence::new();
+    // A shell starts the writer and exits without it: the writer runs on, adopted by another process.
+    let status = Command::new("sh")
+        .args(["-c", "PIDFILE_FENCING_TOKEN=3 \"$@\" & sleep 0.3", "sh"])
+        .args(fence.command())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(fence.wait_start(0, Duration::from_secs(5)).is_some());
+
+    let verdict = fence.judge(&[]);
+    let text = verdict.violations.join("\n");
+    assert!(text.contains("outlived its supervisor"), "{text}");
+}

@@ -225,6 +225,20 @@ impl Fence {
                 ));
             }
         }
+        // A child outliving its supervisor (an orphan, adopted by another process) would hold no lease at all.
+        // Looked at twice: a supervisor killed a moment ago leaves its child adopted for the instant before its
+        // PR_SET_PDEATHSIG signal lands.
+        let orphaned = |tenure: &Tenure| parent_of(tenure.pid).is_some_and(|parent| parent != tenure.supervisor);
+        for tenure in tenures.iter().filter(|tenure| tenure.is_alive() && orphaned(tenure)) {
+            std::thread::sleep(Duration::from_millis(100));
+            let parent = parent_of(tenure.pid);
+            if parent.is_some_and(|parent| parent != tenure.supervisor) {
+                violations.push(format!(
+                    "child {} (token {}) outlived its supervisor {}: its parent is now {parent:?}",
+                    tenure.pid, tenure.token, tenure.supervisor
+                ));
+            }
+        }
         Verdict { tenures, stale_refused, violations }
     }
 
@@ -355,6 +369,13 @@ fn watch(log: &Path, state: &Mutex<State>) {
             tenure.seen_dead = Some(now);
         }
     }
+}
+
+/// The parent of a live process, from /proc/PID/stat (whose second field, the command, may hold spaces).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_command) = stat.rsplit_once(')')?;
+    after_command.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn parse(line: &str) -> Option<Record> {
