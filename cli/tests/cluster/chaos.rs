@@ -36,19 +36,32 @@ impl Rng {
     }
 }
 
-/// Notes when the stopped `supervisor` was continued.
-fn continued(stops: &mut [Stop], supervisor: u32, at: u64) {
-    if let Some(stop) = stops.iter_mut().rev().find(|stop| stop.supervisor == supervisor && stop.until.is_none()) {
-        stop.until = Some(at);
-    }
-}
-
 /// A fault in force, and what ends it.
 enum Undo {
     Continue(usize),
     Heal(usize),
     HealOne(usize, usize),
     Restart(usize),
+}
+
+impl Undo {
+    /// Ends the fault; a continued supervisor's stop gets its end.
+    fn apply(self, contenders: &[Contender], etcd: &mut Etcd, stops: &mut [Stop]) {
+        match self {
+            Undo::Continue(i) => {
+                let supervisor = contenders[i].pid();
+                if let Some(stop) =
+                    stops.iter_mut().rev().find(|stop| stop.supervisor == supervisor && stop.until.is_none())
+                {
+                    stop.until = Some(now_nanos());
+                }
+                contenders[i].signal(Signal::CONT);
+            }
+            Undo::Heal(i) => contenders[i].reconnect(),
+            Undo::HealOne(i, member) => contenders[i].proxies[member].heal(),
+            Undo::Restart(member) => etcd.members().restart(member),
+        }
+    }
 }
 
 #[test]
@@ -83,15 +96,7 @@ fn a_minute_of_random_faults_never_runs_two_children_at_once() {
         let (due, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(at, _)| *at <= now);
         pending = later;
         for (_, undo) in due {
-            match undo {
-                Undo::Continue(i) => {
-                    continued(&mut stops, contenders[i].pid(), now_nanos());
-                    contenders[i].signal(Signal::CONT);
-                }
-                Undo::Heal(i) => contenders[i].reconnect(),
-                Undo::HealOne(i, member) => contenders[i].proxies[member].heal(),
-                Undo::Restart(member) => etcd.members().restart(member),
-            }
+            undo.apply(&contenders, &mut etcd, &mut stops);
         }
         if now >= next_fault && faults.len() < MAX_FAULTS {
             let holder =
@@ -149,15 +154,7 @@ fn a_minute_of_random_faults_never_runs_two_children_at_once() {
 
     // Every fault undone, then the cluster must settle on one holder again.
     for (_, undo) in pending {
-        match undo {
-            Undo::Continue(i) => {
-                continued(&mut stops, contenders[i].pid(), now_nanos());
-                contenders[i].signal(Signal::CONT);
-            }
-            Undo::Heal(i) => contenders[i].reconnect(),
-            Undo::HealOne(i, member) => contenders[i].proxies[member].heal(),
-            Undo::Restart(member) => etcd.members().restart(member),
-        }
+        undo.apply(&contenders, &mut etcd, &mut stops);
     }
     let settled = now_nanos();
     let mut holder = None;
