@@ -47,6 +47,10 @@ pub enum Command {
     Get(GetArgs),
     /// Tell whether SERVICE runs, with the LSB init-script codes: 0 running, 1 dead but the pidfile exists
     /// (stale), 3 not running, 4 unknown (corrupt or unreadable pidfile).
+    ///
+    /// With --cluster: the holder of SERVICE's lease in the etcd cluster (host, supervisor pid, fencing token, lease
+    /// time left) beside the local pidfile's state; exit 0 when a host holds it, 3 when none does, 4 when etcd
+    /// cannot tell (no quorum).
     #[command(after_help = "Example:\n  pidfile status web || echo \"web is down\"\n  pidfile status web --json")]
     Status(StatusArgs),
     /// Run COMMAND as the one instance of SERVICE.
@@ -58,6 +62,11 @@ pub enum Command {
     /// the lock when COMMAND exits, the pidfile is left to it (and said so on stderr). With --exec, the pidfile is claimed
     /// for this process, which then becomes COMMAND, keeping the lock: the pidfile's pid is COMMAND's own, and the
     /// file stays (unlocked, so stale) after COMMAND exits.
+    ///
+    /// With --cluster, the supervisor also takes SERVICE's lease in the etcd cluster (waiting while another host
+    /// holds it), gives COMMAND PIDFILE_FENCING_TOKEN, PIDFILE_CLUSTER_KEY and PIDFILE_CLUSTER_LEASE, stops it
+    /// when the lease cannot be renewed (SIGTERM --kill-grace before its deadline, SIGKILL at it) and then exits
+    /// with 75; COMMAND is killed if the supervisor dies.
     #[command(
         after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080"
     )]
@@ -68,6 +77,9 @@ pub enum Command {
     ///
     /// Refuses to signal pid 1 or this command's own pid, and refuses a pidfile that is world-writable or owned
     /// by a user other than us or root, since anyone could have named any process in it.
+    ///
+    /// With --cluster: stops the holder of SERVICE's cluster lease when it is on this host (its pidfile proves it);
+    /// one on another host is left alone unless --revoke, which revokes its lease, so that its supervisor stops it.
     #[command(after_help = "Example:\n  pidfile stop web --signal INT --timeout 30s")]
     Stop(StopArgs),
     /// Wait until SERVICE runs (or, with --gone, until it does not): exit 0 when reached, 1 on timeout.

@@ -30,8 +30,10 @@ pub(crate) enum Created {
 pub(crate) trait Backend: Send + Sync {
     /// Grants a lease of `ttl` seconds; returns its id and the TTL granted.
     fn grant(&self, ttl: i64) -> Result<(i64, i64), Error>;
-    /// Renews the lease once; returns the TTL etcd gives it now (0 or less: the lease is gone).
-    fn keepalive(&self, lease: i64) -> Result<i64, Error>;
+    /// Renews the lease once; returns the TTL etcd gives it now (0 or less: the lease is gone). With `everywhere`,
+    /// asks every member at once and takes the first answer: for a renewal sent while another waits unanswered,
+    /// which may be held by the member it asked.
+    fn keepalive(&self, lease: i64, everywhere: bool) -> Result<i64, Error>;
     /// Creates `key` with `value` bound to `lease` if no such key exists.
     fn create_if_absent(&self, key: &str, value: &[u8], lease: i64) -> Result<Created, Error>;
     /// The key `key`, or with `prefix` every key starting with `key`.

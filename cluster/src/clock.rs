@@ -11,8 +11,8 @@ use rustix::time::{
     timerfd_gettime, timerfd_settime,
 };
 
-/// The time on CLOCK_BOOTTIME: since boot, suspend included.
-pub(crate) fn now() -> Duration {
+/// The time on CLOCK_BOOTTIME: since boot, suspend included. The clock of [`Lease::deadline`](crate::Lease::deadline).
+pub fn now() -> Duration {
     timespec_to_duration(clock_gettime(ClockId::Boottime))
 }
 

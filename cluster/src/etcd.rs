@@ -42,6 +42,10 @@ impl Gateway {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(request_timeout))
             .http_status_as_error(false)
+            // The members are reached directly: an HTTP proxy named in the environment for the web would add a
+            // point of failure between the lock and its quorum (and see every request).
+            .proxy(None)
+            .max_redirects(0)
             .build()
             .new_agent();
         Gateway { endpoints, agent, last_good: AtomicUsize::new(0) }
@@ -54,7 +58,7 @@ impl Gateway {
         let mut unavailable = Vec::new();
         for index in (0..self.endpoints.len()).map(|offset| (first + offset) % self.endpoints.len()) {
             let endpoint = &self.endpoints[index];
-            match self.post(endpoint, path, body) {
+            match post(&self.agent, endpoint, path, body) {
                 Ok(answer) => {
                     self.last_good.store(index, Ordering::Relaxed);
                     return Ok(Ok(answer));
@@ -71,7 +75,11 @@ impl Gateway {
 
     /// Like `call`, with any refusal turned into an error.
     fn answer(&self, path: &str, body: &Value) -> Result<Answer, Error> {
-        match self.call(path, body)? {
+        self.answer_from(path, self.call(path, body)?)
+    }
+
+    fn answer_from(&self, path: &str, result: Result<Value, Refusal>) -> Result<Answer, Error> {
+        match result {
             Ok(value) => Ok(Answer { value, path: path.to_owned(), endpoint: self.last_endpoint() }),
             Err(refusal) => Err(refusal.into_error(path)),
         }
@@ -81,30 +89,68 @@ impl Gateway {
         self.endpoints[self.last_good.load(Ordering::Relaxed) % self.endpoints.len()].clone()
     }
 
-    fn post(&self, endpoint: &str, path: &str, body: &Value) -> Result<Value, Failure> {
-        let url = format!("http://{endpoint}{path}");
-        let mut response = self.agent.post(&url).send_json(body).map_err(|error| match error {
-            ureq::Error::Timeout(_) => Failure::Unavailable("no answer in time".to_owned()),
-            other => Failure::Unavailable(other.to_string()),
-        })?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|error| Failure::Unavailable(format!("reading the answer: {error}")))?;
-        let value: Value = serde_json::from_str(text.trim())
-            .map_err(|error| Failure::Refused(None, format!("HTTP {status}, not JSON ({error}): {text:.200}")))?;
-        let (code, message) = gateway_error(&value);
-        if status == 200 && code.is_none() {
-            return Ok(value);
+    /// Posts `body` to `path` on every member at once, and takes the first answer: for renewals when the member
+    /// that answered last did not or has not yet, because a member without a leader (or that is stopped) holds a
+    /// request for up to an election timeout, and trying members one after the other would wait that out on each
+    /// in turn. The requests still out when an answer comes end by themselves within the request timeout.
+    fn call_everywhere(&self, path: &str, body: &Value) -> Result<Result<Value, Refusal>, Error> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let mut unavailable = Vec::new();
+        for (index, endpoint) in self.endpoints.iter().enumerate() {
+            let (sender, agent, endpoint, path, body) =
+                (sender.clone(), self.agent.clone(), endpoint.clone(), path.to_owned(), body.clone());
+            let spawned = std::thread::Builder::new()
+                .name("pidfile-etcd".to_owned())
+                .spawn(move || sender.send((index, post(&agent, &endpoint, &path, &body))));
+            if let Err(error) = spawned {
+                unavailable.push(format!("{}: {error}", self.endpoints[index]));
+            }
         }
-        let message = message.unwrap_or_else(|| format!("HTTP {status}: {text:.200}"));
-        let transient = match code {
-            Some(code) => TRY_ANOTHER_MEMBER.contains(&code),
-            None => status >= 500,
-        };
-        Err(if transient { Failure::Unavailable(message) } else { Failure::Refused(code, message) })
+        drop(sender);
+        let mut refusal = None;
+        for (index, result) in receiver {
+            match result {
+                Ok(answer) => {
+                    self.last_good.store(index, Ordering::Relaxed);
+                    return Ok(Ok(answer));
+                }
+                Err(Failure::Refused(code, message)) => {
+                    refusal = Some(Refusal { endpoint: self.endpoints[index].clone(), code, message });
+                }
+                Err(Failure::Unavailable(detail)) => unavailable.push(format!("{}: {detail}", self.endpoints[index])),
+            }
+        }
+        match refusal {
+            Some(refusal) => Ok(Err(refusal)),
+            None => Err(Error::NoQuorum { endpoints: self.endpoints.clone(), detail: unavailable.join("; ") }),
+        }
     }
+}
+
+/// Posts `body` to `path` on one member.
+fn post(agent: &ureq::Agent, endpoint: &str, path: &str, body: &Value) -> Result<Value, Failure> {
+    let url = format!("http://{endpoint}{path}");
+    let mut response = agent.post(&url).send_json(body).map_err(|error| match error {
+        ureq::Error::Timeout(_) => Failure::Unavailable("no answer in time".to_owned()),
+        other => Failure::Unavailable(other.to_string()),
+    })?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|error| Failure::Unavailable(format!("reading the answer: {error}")))?;
+    let value: Value = serde_json::from_str(text.trim())
+        .map_err(|error| Failure::Refused(None, format!("HTTP {status}, not JSON ({error}): {text:.200}")))?;
+    let (code, message) = gateway_error(&value);
+    if status == 200 && code.is_none() {
+        return Ok(value);
+    }
+    let message = message.unwrap_or_else(|| format!("HTTP {status}: {text:.200}"));
+    let transient = match code {
+        Some(code) => TRY_ANOTHER_MEMBER.contains(&code),
+        None => status >= 500,
+    };
+    Err(if transient { Failure::Unavailable(message) } else { Failure::Refused(code, message) })
 }
 
 /// A member's answer that the request itself failed.
@@ -213,8 +259,22 @@ impl Backend for Gateway {
         Ok((id, answer.number(&answer.value, "TTL")?))
     }
 
-    fn keepalive(&self, lease: i64) -> Result<i64, Error> {
-        let answer = self.answer("/v3/lease/keepalive", &json!({ "ID": lease.to_string() }))?;
+    fn keepalive(&self, lease: i64, everywhere: bool) -> Result<i64, Error> {
+        let (path, body) = ("/v3/lease/keepalive", json!({ "ID": lease.to_string() }));
+        let first = self.last_good.load(Ordering::Relaxed) % self.endpoints.len();
+        let first_answer = if everywhere {
+            Err(Failure::Unavailable("not asked alone".to_owned()))
+        } else {
+            post(&self.agent, &self.endpoints[first], path, &body)
+        };
+        let result = match first_answer {
+            Ok(value) => Ok(value),
+            Err(Failure::Refused(code, message)) => {
+                Err(Refusal { endpoint: self.endpoints[first].clone(), code, message })
+            }
+            Err(Failure::Unavailable(_)) => self.call_everywhere(path, &body)?,
+        };
+        let answer = self.answer_from(path, result)?;
         // A lease etcd does not know is answered with no TTL (zero): lost.
         let result = answer.value.get("result").ok_or_else(|| answer.unexpected("no result"))?;
         answer.number(result, "TTL")

@@ -6,6 +6,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use base64::prelude::Engine;
 use pidfiles_cluster::{Cluster, Error, HolderInfo, Lease, Options};
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::time::Timespec;
@@ -141,10 +142,11 @@ fn waiting_contender_times_out_naming_the_holder() {
 #[test]
 fn renewed_lease_outlives_its_ttl() {
     let Some(cluster) = test_cluster() else { return };
-    let options = Options::with_ttl(Duration::from_secs(2));
+    // Long enough that a slow renewal on a busy machine (etcd's fsync) does not cost the lease: 3.2 s of slack.
+    let options = Options::with_ttl(Duration::from_secs(4));
     let lease = Lease::try_acquire(&cluster, "default-web", &info("web"), &options).unwrap();
-    // Four TTLs: without renewals etcd would have dropped the key, and the deadline passed.
-    assert!(!readable_within(lease.lost_fd(), Duration::from_secs(8)));
+    // More than two TTLs: without renewals etcd would have dropped the key, and the deadline passed.
+    assert!(!readable_within(lease.lost_fd(), Duration::from_secs(9)));
     assert!(!lease.is_lost());
     assert_eq!(cluster.holder("default-web", &options).unwrap().map(|holder| holder.token), Some(lease.token()));
 }
@@ -199,4 +201,27 @@ fn no_member_answering_is_no_quorum() {
     let error = Lease::acquire(&cluster, "default-web", &info("web"), &options(), Some(Duration::from_millis(300)))
         .unwrap_err();
     assert!(matches!(error, Error::NoQuorum { .. }), "a wait that never reached etcd ends in NoQuorum: {error}");
+}
+
+#[test]
+fn key_deleted_by_hand_loses_the_lease() {
+    let Some(cluster) = test_cluster() else { return };
+    // A long TTL renewed often: only reading the key back can make the lease lost soon.
+    let options = Options { renew_every: Duration::from_millis(100), ..Options::with_ttl(Duration::from_secs(60)) };
+    let lease = Lease::try_acquire(&cluster, "default-web", &info("web"), &options).unwrap();
+    // As `etcdctl del` would: through the gateway, base64 key.
+    let key = base64::prelude::BASE64_STANDARD.encode(lease.key());
+    let url = format!("http://{}/v3/kv/deleterange", cluster.endpoints()[0]);
+    let answer: serde_json::Value =
+        ureq::post(&url).send_json(serde_json::json!({ "key": key })).unwrap().body_mut().read_json().unwrap();
+    assert_eq!(answer["deleted"], "1", "{answer}");
+    assert!(readable_within(lease.lost_fd(), Duration::from_secs(30)));
+    assert!(lease.is_lost());
+}
+
+#[test]
+fn revoking_a_free_name_revokes_nothing() {
+    let Some(cluster) = test_cluster() else { return };
+    assert!(cluster.revoke("default-web", &options()).unwrap().is_none());
+    assert!(cluster.holders(&options()).unwrap().is_empty());
 }

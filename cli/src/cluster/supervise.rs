@@ -198,10 +198,41 @@ fn terminating_signal(signals: &mut Signals, pause: Duration) -> Result<Option<i
     Ok(signals.pending().find(|signal| [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(signal)))
 }
 
-/// How supervision ended: COMMAND's status, and why it was stopped if the lease made us stop it.
+/// How supervision ended: COMMAND's status, and how the lease made us stop it, if it did.
 struct Outcome {
     status: ExitStatus,
-    stopped: Option<String>,
+    stopped: Option<Stopped>,
+}
+
+/// How COMMAND was stopped for its lease.
+enum Stopped {
+    /// SIGKILL `late_ms` after the lease's deadline (long after, if this process was stopped; before it, negative,
+    /// if etcd said the lease is gone), and reaped `reaped` after the loss was seen.
+    Killed { late_ms: f64, reaped: Duration },
+    /// SIGTERM, `early` before the lease's deadline, as renewals were failing; COMMAND ended before the deadline.
+    Terminated { early: Duration },
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |duration: &Duration| duration.as_secs_f64() * 1e3;
+        match self {
+            Stopped::Killed { late_ms, reaped } if *late_ms >= 0.0 => write!(
+                f,
+                "SIGKILL {late_ms:.1} ms after the lease's deadline, reaped {:.1} ms after the loss was seen",
+                ms(reaped)
+            ),
+            Stopped::Killed { late_ms, reaped } => write!(
+                f,
+                "SIGKILL as etcd said the lease is gone, {:.1} ms before its deadline, reaped {:.1} ms after",
+                -late_ms,
+                ms(reaped)
+            ),
+            Stopped::Terminated { early } => {
+                write!(f, "SIGTERM {:.1} ms before the lease's deadline, as renewals failed", ms(early))
+            }
+        }
+    }
 }
 
 /// Waits for COMMAND to end, passing signals on to it, and stopping it when the lease is in danger: SIGTERM at the
@@ -217,7 +248,7 @@ fn supervise(
     let cannot_watch = |error: &dyn std::fmt::Display| Failure::new(1, format!("cannot watch {program}: {error}"));
     let notice = lease.notice_fd(kill_grace).map_err(|error| cannot_watch(&error))?;
     let mut terminated: Option<Duration> = None;
-    let mut killed: Option<(Instant, Duration)> = None;
+    let mut killed: Option<(Instant, f64)> = None;
     loop {
         let (watch_lost, watch_notice) = (killed.is_none(), killed.is_none() && terminated.is_none());
         let ready = match wait_for_events(pidfd, signals, lease.lost_fd(), notice, watch_lost, watch_notice) {
@@ -231,9 +262,9 @@ fn supervise(
         // After a SIGSTOP or a suspend, both timers are readable at once: the deadline has passed, so no grace.
         if killed.is_none() && (ready.lost || lease.is_lost()) {
             let seen = Instant::now();
-            let late = boottime().saturating_sub(lease.deadline());
+            let late_ms = (pidfiles_cluster::boottime_now().as_secs_f64() - lease.deadline().as_secs_f64()) * 1e3;
             send(pidfd, Signal::KILL);
-            killed = Some((seen, late));
+            killed = Some((seen, late_ms));
         } else if ready.notice {
             send(pidfd, Signal::TERM);
             terminated = Some(lease.time_left());
@@ -248,14 +279,8 @@ fn supervise(
     }
     let status = child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {program}: {error}")))?;
     let stopped = match (killed, terminated) {
-        (Some((seen, late)), _) => Some(format!(
-            "SIGKILL {:.1} ms after the lease's deadline, reaped {:.1} ms after the loss was seen",
-            late.as_secs_f64() * 1e3,
-            seen.elapsed().as_secs_f64() * 1e3
-        )),
-        (None, Some(left)) => {
-            Some(format!("SIGTERM {:.1} ms before the lease's deadline, as renewals failed", left.as_secs_f64() * 1e3))
-        }
+        (Some((seen, late_ms)), _) => Some(Stopped::Killed { late_ms, reaped: seen.elapsed() }),
+        (None, Some(early)) => Some(Stopped::Terminated { early }),
         (None, None) => None,
     };
     Ok(Outcome { status, stopped })
@@ -301,12 +326,6 @@ fn send(pidfd: &OwnedFd, signal: Signal) {
     let _ = rustix::process::pidfd_send_signal(pidfd.as_fd(), signal);
 }
 
-/// Now on CLOCK_BOOTTIME, the clock of the lease's deadline.
-fn boottime() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
 fn timespec(duration: Duration) -> Timespec {
     Timespec { tv_sec: duration.as_secs() as i64, tv_nsec: i64::from(duration.subsec_nanos()) }
 }
@@ -317,5 +336,30 @@ fn exit_code(status: ExitStatus) -> u8 {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128u8.saturating_add(signal as u8),
         (None, None) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_is_told_after_or_before_the_deadline() {
+        let reaped = Duration::from_micros(300);
+        let late = Stopped::Killed { late_ms: 0.25, reaped }.to_string();
+        assert_eq!(late, "SIGKILL 0.2 ms after the lease's deadline, reaped 0.3 ms after the loss was seen");
+        let revoked = Stopped::Killed { late_ms: -3480.7, reaped }.to_string();
+        assert!(
+            revoked.starts_with("SIGKILL as etcd said the lease is gone, 3480.7 ms before its deadline"),
+            "{revoked}"
+        );
+        let terminated = Stopped::Terminated { early: Duration::from_millis(999) }.to_string();
+        assert!(terminated.starts_with("SIGTERM 999.0 ms before the lease's deadline"), "{terminated}");
+    }
+
+    #[test]
+    fn exit_code_is_the_commands_or_128_plus_its_signal() {
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 128 + 15);
     }
 }
