@@ -138,6 +138,18 @@ impl EtcdCluster {
         None
     }
 
+    /// Waits, at most `within`, until no running member names itself leader; when that was seen.
+    pub fn wait_leaderless(&self, within: Duration) -> Option<u64> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if self.leader().is_none() {
+                return Some(super::now_nanos());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     fn log(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("{}.log", self.members[i].name))
     }

@@ -19,6 +19,8 @@ pub const TTL: Duration = Duration::from_secs(5);
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
 /// How often a waiting contender tries again (the library's default).
 pub const POLL: Duration = Duration::from_millis(250);
+/// How much earlier than etcd a holder gives its lease up: the library's default at this TTL (a fifth of it).
+pub const MARGIN: Duration = Duration::from_secs(1);
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock the fence writer stamps its records with.
 pub fn now_nanos() -> u64 {
