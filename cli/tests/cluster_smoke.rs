@@ -12,26 +12,9 @@ use std::time::{Duration, Instant};
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{note_skip, process_lives, unique_name};
+use common::{etcd_endpoints as etcd, process_lives, unique_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
-
-/// The etcd endpoints to test against, or `None` (said, and noted in the skip log) when there are none; with
-/// `PIDFILE_TESTS_REQUIRE_ROOT` set, as CI sets it, a missing cluster fails the test instead.
-fn etcd() -> Option<String> {
-    match std::env::var("PIDFILE_TEST_ETCD") {
-        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
-        _ => {
-            assert!(
-                std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
-                "this test needs an etcd cluster (PIDFILE_TEST_ETCD), and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
-            );
-            eprintln!("skipped: needs an etcd cluster in PIDFILE_TEST_ETCD (scripts/test starts one)");
-            note_skip("needs an etcd cluster in PIDFILE_TEST_ETCD");
-            None
-        }
-    }
-}
 
 /// A host of its own: a pid directory, the instance `t`, and a cluster URL with a key prefix no other test uses.
 struct Host {
