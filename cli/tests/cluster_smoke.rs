@@ -160,6 +160,26 @@ fn revoked_lease_stops_the_command_with_status_75() {
 }
 
 #[test]
+fn sigterm_ends_the_wait_for_the_lease_with_the_pidfile_removed() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let _holder = first.start("web", "exec sleep 60");
+    let _ = pid_in(&first.pidfile("web"));
+    let waiting = second.start("web", "echo started");
+    // The waiting supervisor holds its host's pidfile, naming itself.
+    assert_eq!(pid_in(&second.pidfile("web")), waiting.pid());
+
+    let pid = rustix::process::Pid::from_raw(waiting.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = waiting.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(128 + 15), "{}", stderr(&output));
+    assert!(stderr(&output).contains("SIGTERM while waiting for the cluster lease of t-web"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty(), "the command never ran: {}", stdout(&output));
+    assert!(!second.pidfile("web").exists(), "the pidfile is removed");
+}
+
+#[test]
 fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
