@@ -93,11 +93,17 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The pid the pidfile at `path` names, once there is one.
-fn pid_in(path: &Path) -> u32 {
+/// The pid of the command `supervisor` runs, once the pidfile at `path` names it: until the supervisor has the
+/// lease, the pidfile names the supervisor itself.
+fn command_in(path: &Path, supervisor: &Supervisor) -> u32 {
+    pid_in(path, "the pidfile names the command", |pid| pid != supervisor.pid())
+}
+
+/// The pid the pidfile at `path` names, once it names one that is `wanted`.
+fn pid_in(path: &Path, what: &str, wanted: impl Fn(u32) -> bool) -> u32 {
     let mut pid = None;
-    eventually("the pidfile names the command", || {
-        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok());
+    eventually(what, || {
+        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok()).filter(|&pid| wanted(pid));
         pid.is_some()
     });
     pid.unwrap()
@@ -117,7 +123,7 @@ fn second_host_with_try_is_refused_naming_the_holder() {
     let prefix = unique_name("smoke");
     let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
     let holder = first.start("web", "echo token=$PIDFILE_FENCING_TOKEN key=$PIDFILE_CLUSTER_KEY; exec sleep 60");
-    let _ = pid_in(&first.pidfile("web"));
+    let _ = command_in(&first.pidfile("web"), &holder);
 
     let refused = second.run(&["run", "--try", "web", "--", "true"]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
@@ -145,7 +151,7 @@ fn revoked_lease_stops_the_command_with_status_75() {
     let prefix = unique_name("smoke");
     let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
     let holder = first.start("web", "exec sleep 60");
-    let command = pid_in(&first.pidfile("web"));
+    let command = command_in(&first.pidfile("web"), &holder);
 
     // The second host has no pidfile proving the holder: only --revoke acts.
     let refused = second.run(&["stop", "web"]);
@@ -164,11 +170,10 @@ fn sigterm_ends_the_wait_for_the_lease_with_the_pidfile_removed() {
     let Some(endpoints) = etcd() else { return };
     let prefix = unique_name("smoke");
     let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
-    let _holder = first.start("web", "exec sleep 60");
-    let _ = pid_in(&first.pidfile("web"));
+    let holder = first.start("web", "exec sleep 60");
+    let _ = command_in(&first.pidfile("web"), &holder);
     let waiting = second.start("web", "echo started");
-    // The waiting supervisor holds its host's pidfile, naming itself.
-    assert_eq!(pid_in(&second.pidfile("web")), waiting.pid());
+    let _ = pid_in(&second.pidfile("web"), "the waiting supervisor holds its pidfile", |pid| pid == waiting.pid());
 
     let pid = rustix::process::Pid::from_raw(waiting.pid() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
@@ -184,7 +189,7 @@ fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
     let mut holder = host.start("web", "exec sleep 60");
-    let command = pid_in(&host.pidfile("web"));
+    let command = command_in(&host.pidfile("web"), &holder);
     assert!(process_lives(command));
     holder.0.as_mut().unwrap().kill().unwrap();
     eventually("the command dies with its supervisor", || !process_lives(command));
