@@ -12,26 +12,9 @@ use std::time::{Duration, Instant};
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{note_skip, process_lives, unique_name};
+use common::{etcd_endpoints as etcd, process_lives, unique_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pidfile");
-
-/// The etcd endpoints to test against, or `None` (said, and noted in the skip log) when there are none; with
-/// `PIDFILE_TESTS_REQUIRE_ROOT` set, as CI sets it, a missing cluster fails the test instead.
-fn etcd() -> Option<String> {
-    match std::env::var("PIDFILE_TEST_ETCD") {
-        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
-        _ => {
-            assert!(
-                std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
-                "this test needs an etcd cluster (PIDFILE_TEST_ETCD), and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
-            );
-            eprintln!("skipped: needs an etcd cluster in PIDFILE_TEST_ETCD (scripts/test starts one)");
-            note_skip("needs an etcd cluster in PIDFILE_TEST_ETCD");
-            None
-        }
-    }
-}
 
 /// A host of its own: a pid directory, the instance `t`, and a cluster URL with a key prefix no other test uses.
 struct Host {
@@ -110,11 +93,17 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The pid the pidfile at `path` names, once there is one.
-fn pid_in(path: &Path) -> u32 {
+/// The pid of the command `supervisor` runs, once the pidfile at `path` names it: until the supervisor has the
+/// lease, the pidfile names the supervisor itself.
+fn command_in(path: &Path, supervisor: &Supervisor) -> u32 {
+    pid_in(path, "the pidfile names the command", |pid| pid != supervisor.pid())
+}
+
+/// The pid the pidfile at `path` names, once it names one that is `wanted`.
+fn pid_in(path: &Path, what: &str, wanted: impl Fn(u32) -> bool) -> u32 {
     let mut pid = None;
-    eventually("the pidfile names the command", || {
-        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok());
+    eventually(what, || {
+        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok()).filter(|&pid| wanted(pid));
         pid.is_some()
     });
     pid.unwrap()
@@ -134,7 +123,7 @@ fn second_host_with_try_is_refused_naming_the_holder() {
     let prefix = unique_name("smoke");
     let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
     let holder = first.start("web", "echo token=$PIDFILE_FENCING_TOKEN key=$PIDFILE_CLUSTER_KEY; exec sleep 60");
-    let _ = pid_in(&first.pidfile("web"));
+    let _ = command_in(&first.pidfile("web"), &holder);
 
     let refused = second.run(&["run", "--try", "web", "--", "true"]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
@@ -162,7 +151,7 @@ fn revoked_lease_stops_the_command_with_status_75() {
     let prefix = unique_name("smoke");
     let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
     let holder = first.start("web", "exec sleep 60");
-    let command = pid_in(&first.pidfile("web"));
+    let command = command_in(&first.pidfile("web"), &holder);
 
     // The second host has no pidfile proving the holder: only --revoke acts.
     let refused = second.run(&["stop", "web"]);
@@ -177,11 +166,30 @@ fn revoked_lease_stops_the_command_with_status_75() {
 }
 
 #[test]
+fn sigterm_ends_the_wait_for_the_lease_with_the_pidfile_removed() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let holder = first.start("web", "exec sleep 60");
+    let _ = command_in(&first.pidfile("web"), &holder);
+    let waiting = second.start("web", "echo started");
+    let _ = pid_in(&second.pidfile("web"), "the waiting supervisor holds its pidfile", |pid| pid == waiting.pid());
+
+    let pid = rustix::process::Pid::from_raw(waiting.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = waiting.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(128 + 15), "{}", stderr(&output));
+    assert!(stderr(&output).contains("SIGTERM while waiting for the cluster lease of t-web"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty(), "the command never ran: {}", stdout(&output));
+    assert!(!second.pidfile("web").exists(), "the pidfile is removed");
+}
+
+#[test]
 fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
     let mut holder = host.start("web", "exec sleep 60");
-    let command = pid_in(&host.pidfile("web"));
+    let command = command_in(&host.pidfile("web"), &holder);
     assert!(process_lives(command));
     holder.0.as_mut().unwrap().kill().unwrap();
     eventually("the command dies with its supervisor", || !process_lives(command));

@@ -1,5 +1,6 @@
 //! `pidfile run` in a terminal, a real pseudo-terminal: the command reads it, and each Ctrl-C, Ctrl-\ and hang-up
-//! reaches the command once, as a signal sent to the supervisor does.
+//! reaches the command once, as a signal sent to the supervisor does; under `run --cluster` as well, whose supervisor
+//! passes signals on from the loop that watches the lease (those tests need etcd, in `PIDFILE_TEST_ETCD`).
 //!
 //! The command is a counter that logs one line per signal delivered to it (through Python's wakeup descriptor,
 //! which gets one byte per delivery, where a handler's flag would merge two deliveries into one). After each
@@ -63,10 +64,17 @@ impl Place {
 
     /// `pidfile run web -- COUNTER`, as arguments for a program that runs it.
     fn run_counter(&self) -> Vec<String> {
+        self.run_counter_with(&[])
+    }
+
+    /// `pidfile OPTIONS run web -- COUNTER`.
+    fn run_counter_with(&self, options: &[&str]) -> Vec<String> {
         let dir = self.dir.path().to_str().unwrap();
         let (counter, log) = (self.counter(), self.log());
-        [BIN, "--dir", dir, "--instance", "t", "run", "web", "--", "python3"]
+        [BIN]
             .into_iter()
+            .chain(options.iter().copied())
+            .chain(["--dir", dir, "--instance", "t", "run", "web", "--", "python3"])
             .map(str::to_owned)
             .chain([counter.to_str().unwrap().to_owned(), log.to_str().unwrap().to_owned()])
             .collect()
@@ -192,9 +200,15 @@ fn stop(mut started: Started, supervisor: u32, place: &Place) {
 }
 
 fn in_a_terminal(keys: &[u8], signal: &str) {
+    in_a_terminal_with(&[], keys, signal);
+}
+
+/// Types `keys` to `pidfile OPTIONS run web -- COUNTER` leading a session in a terminal: the counter gets `signal`,
+/// once.
+fn in_a_terminal_with(options: &[&str], keys: &[u8], signal: &str) {
     let place = Place::new();
     let mut terminal = Terminal::open();
-    let mut started = Started { child: terminal.session(&place.run_counter()), counter: None };
+    let mut started = Started { child: terminal.session(&place.run_counter_with(options)), counter: None };
     let (counter, supervisor) = place.counter_started();
     started.counter = Some(counter);
     assert_eq!(supervisor, started.child.id(), "the supervisor leads the session");
@@ -251,8 +265,13 @@ fn a_hang_up_reaches_the_command_once_when_the_shell_leading_the_session_ends() 
 
 #[test]
 fn a_signal_sent_to_the_supervisor_reaches_the_command_once() {
+    signal_sent_to_the_supervisor_with(&[]);
+}
+
+/// Sends SIGINT to `pidfile OPTIONS run web -- COUNTER`, which runs outside a terminal: the counter gets it once.
+fn signal_sent_to_the_supervisor_with(options: &[&str]) {
     let place = Place::new();
-    let program = place.run_counter();
+    let program = place.run_counter_with(options);
     let child = Command::new(&program[0]).args(&program[1..]).stdin(Stdio::null()).spawn().unwrap();
     let mut started = Started { child, counter: None };
     let (counter, supervisor) = place.counter_started();
@@ -278,4 +297,28 @@ fn the_command_reads_the_terminal() {
     terminal.type_keys(b"hello\n");
     assert!(started.wait().success(), "the command read its line and ended");
     assert_eq!(std::fs::read_to_string(answer).unwrap(), "hello\n");
+}
+
+/// `run --cluster`, whose supervisor watches the lease and passes signals on from the same loop, by the same rule.
+#[cfg(feature = "cluster")]
+mod cluster {
+    use super::common::{etcd_endpoints, unique_name};
+    use super::{in_a_terminal_with, signal_sent_to_the_supervisor_with};
+
+    /// `--cluster URL` for the etcd cluster of `PIDFILE_TEST_ETCD`, under a key prefix of the test's own.
+    fn cluster_url() -> Option<String> {
+        Some(format!("etcd://{}/{}", etcd_endpoints()?, unique_name("terminal")))
+    }
+
+    #[test]
+    fn ctrl_c_reaches_the_command_of_a_cluster_supervisor_once() {
+        let Some(url) = cluster_url() else { return };
+        in_a_terminal_with(&["--cluster", &url], b"\x03", "SIGINT");
+    }
+
+    #[test]
+    fn a_signal_sent_to_a_cluster_supervisor_reaches_the_command_once() {
+        let Some(url) = cluster_url() else { return };
+        signal_sent_to_the_supervisor_with(&["--cluster", &url]);
+    }
 }

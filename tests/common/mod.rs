@@ -200,6 +200,23 @@ pub fn runs_as_root(why: &str) -> bool {
     false
 }
 
+/// The etcd endpoints to test against, or `None` (said, and noted in the skip log) when there are none; with
+/// `PIDFILE_TESTS_REQUIRE_ROOT` set, as CI sets it, a missing cluster fails the test instead.
+pub fn etcd_endpoints() -> Option<String> {
+    match std::env::var("PIDFILE_TEST_ETCD") {
+        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
+        _ => {
+            assert!(
+                std::env::var_os("PIDFILE_TESTS_REQUIRE_ROOT").is_none(),
+                "this test needs an etcd cluster (PIDFILE_TEST_ETCD), and PIDFILE_TESTS_REQUIRE_ROOT forbids skipping it"
+            );
+            eprintln!("skipped: needs an etcd cluster in PIDFILE_TEST_ETCD (scripts/test starts one)");
+            note_skip("needs an etcd cluster in PIDFILE_TEST_ETCD");
+            None
+        }
+    }
+}
+
 /// Appends a skipped test and why to the file named by `PIDFILE_TESTS_SKIP_LOG`, if set, so that the script that
 /// runs the tests can list every skip at the end of the run, where it is seen.
 pub fn note_skip(why: &str) {

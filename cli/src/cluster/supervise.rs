@@ -4,7 +4,6 @@
 //! kernel if this supervisor dies (PR_SET_PDEATHSIG).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -14,19 +13,17 @@ use pidfiles_cluster::{Cluster, Error, HolderInfo, Lease};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
 
 use super::timing::Timing;
 use super::{LEASE_LOST, failure, pidfile_and_name};
 use crate::args::RunArgs;
 use crate::common::exit::USAGE;
 use crate::common::{Failure, Settings};
-use crate::run::signals::FORWARDED;
+use crate::run::signals::Forwarder;
 use crate::run::{cannot_run, release_after_grace};
 
-/// The signals a supervisor receives, readable from a socket it polls beside the child and the lease's timers.
-type Signals = SignalDelivery<UnixStream, SignalOnly>;
+/// The signals that end the wait for the lease, before COMMAND runs.
+const TERMINATING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
 pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8, Failure> {
     if args.exec {
@@ -45,11 +42,8 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     let (service, command) = (args.service.as_str(), args.command.as_slice());
     let (path, name) = pidfile_and_name(settings, service)?;
     // Registered before anything is claimed: a SIGTERM while waiting for the lease ends the wait cleanly (the
-    // pidfile removed), and one that comes as COMMAND starts is passed on to it.
-    let (read, write) =
-        UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))?;
-    let mut signals = Signals::with_pipe(read, write, SignalOnly, FORWARDED)
-        .map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))?;
+    // pidfile removed), and one that comes as COMMAND starts is passed on to it, as `run` passes signals on: once.
+    let signals = Forwarder::register()?;
 
     // The host-local pidfile first, as a local `run` takes it: the cheap check, and what `stop` proves a local
     // holder by.
@@ -62,7 +56,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         Err(error) => return Err(error.into()),
     };
     let info = HolderInfo::of_this_process(&command.join(" "));
-    let lease = wait_for_lease(cluster, &name, &info, &timing, args, &mut signals)?;
+    let lease = wait_for_lease(cluster, &name, &info, &timing, args, &signals)?;
     settings.say(&format!("took the cluster lease of {name} (token {}, lease {})", lease.token(), lease.lease_id()));
 
     // A duplicate of the locked descriptor, without close-on-exec, carries the pidfile's lock into the command.
@@ -93,8 +87,9 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     guard.write_pid(child_pid)?;
     settings.say(&format!("{service} runs {} as pid {child_pid} with fencing token {}", command[0], lease.token()));
 
-    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &mut signals, &command[0]);
-    signals.handle().close();
+    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &signals, &command[0]);
+    // COMMAND is reaped: there is no one to pass signals on to while the lease and the pidfile are let go.
+    drop(signals);
     let outcome = outcome?;
     let left_to_others = |released: bool| {
         if !released {
@@ -134,7 +129,7 @@ fn wait_for_lease(
     info: &HolderInfo,
     timing: &Timing,
     args: &RunArgs,
-    signals: &mut Signals,
+    signals: &Forwarder,
 ) -> Result<Lease, Failure> {
     let program = &args.command[0];
     let started = Instant::now();
@@ -195,15 +190,15 @@ fn wait_for_lease(
     }
 }
 
-/// Waits up to `pause` for a signal that ends a wait (SIGINT, SIGTERM, SIGHUP, SIGQUIT); others are let pass.
-fn terminating_signal(signals: &mut Signals, pause: Duration) -> Result<Option<i32>, Failure> {
+/// Waits up to `pause` for a signal that ends a wait ([`TERMINATING`]); others are let pass.
+fn terminating_signal(signals: &Forwarder, pause: Duration) -> Result<Option<i32>, Failure> {
     let timeout = timespec(pause);
-    let mut fds = [PollFd::new(signals.get_read(), PollFlags::IN)];
+    let mut fds = [PollFd::new(signals, PollFlags::IN)];
     match rustix::event::poll(&mut fds, Some(&timeout)) {
         Ok(_) | Err(rustix::io::Errno::INTR) => {}
         Err(error) => return Err(Failure::new(1, format!("cannot wait for signals: {error}"))),
     }
-    Ok(signals.pending().find(|signal| [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(signal)))
+    Ok(signals.pending().map(|delivery| delivery.signal).find(|signal| TERMINATING.contains(signal)))
 }
 
 /// How supervision ended: COMMAND's status, and how the lease made us stop it, if it did.
@@ -243,16 +238,18 @@ impl std::fmt::Display for Stopped {
     }
 }
 
-/// Waits for COMMAND to end, passing signals on to it, and stopping it when the lease is in danger: SIGTERM at the
-/// notice (`kill_grace` before the deadline), SIGKILL at the deadline or as soon as the loss is known.
+/// Waits for COMMAND to end, passing signals on to it (those it did not get already), and stopping it when the lease
+/// is in danger: SIGTERM at the notice (`kill_grace` before the deadline), SIGKILL at the deadline or as soon as the
+/// loss is known.
 fn supervise(
     child: &mut Child,
     pidfd: &OwnedFd,
     lease: &Lease,
     kill_grace: Duration,
-    signals: &mut Signals,
+    signals: &Forwarder,
     program: &str,
 ) -> Result<Outcome, Failure> {
+    let child_pid = child.id();
     let cannot_watch = |error: &dyn std::fmt::Display| Failure::new(1, format!("cannot watch {program}: {error}"));
     let notice = lease.notice_fd(kill_grace).map_err(|error| cannot_watch(&error))?;
     let mut terminated: Option<Duration> = None;
@@ -278,11 +275,7 @@ fn supervise(
             terminated = Some(lease.time_left());
         }
         if ready.signalled {
-            for signal in signals.pending() {
-                if let Some(signal) = Signal::from_named_raw(signal) {
-                    send(pidfd, signal);
-                }
-            }
+            signals.forward_pending(pidfd.as_fd(), child_pid);
         }
     }
     let status = child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {program}: {error}")))?;
@@ -305,14 +298,14 @@ struct Ready {
 /// Waits until COMMAND exits, a signal comes, or (when watched) one of the lease's timers fires.
 fn wait_for_events(
     pidfd: &OwnedFd,
-    signals: &Signals,
+    signals: &Forwarder,
     lost: BorrowedFd<'_>,
     notice: BorrowedFd<'_>,
     watch_lost: bool,
     watch_notice: bool,
 ) -> Result<Ready, rustix::io::Errno> {
     // Timers that have been acted on stay readable: they are left out, or the loop would spin.
-    let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(signals.get_read(), PollFlags::IN)];
+    let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(signals, PollFlags::IN)];
     if watch_lost {
         fds.push(PollFd::from_borrowed_fd(lost, PollFlags::IN));
     }

@@ -18,27 +18,29 @@
 //! at build time (its `extended-siginfo`), which a static musl build cannot compile without a musl C compiler; so
 //! this module registers its handler itself, with signal-hook's registry, and that registration is the one unsafe
 //! call of the command's signal handling (hence the gate below). The handler sends one datagram of two bytes per
-//! delivery, and a thread does the rest.
+//! delivery to a socket, which either a thread reads ([`Forwarder::forward`], for `run`) or a supervisor's own
+//! loop polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
 
 // The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2).
 #![allow(unsafe_code)]
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::net::SendFlags;
+use rustix::net::{RecvFlags, SendFlags};
+use rustix::process::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_registry::SigId;
 
 use crate::common::Failure;
 
 /// The signals a supervisor passes on to its command.
-pub const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// The record that tells the forwarding thread to stop; no signal is numbered 0.
 const STOP: [u8; 2] = [0, 0];
 
 /// This process's handlers of the signals it passes on, and the socket where they note each delivery: its signal,
-/// and whether the kernel sent it.
+/// and whether the kernel sent it. The handlers are unregistered when it is dropped.
 pub struct Forwarder {
     deliveries: OwnedFd,
     stop: OwnedFd,
@@ -55,6 +57,26 @@ impl Handle {
     }
 }
 
+/// One delivery of a signal to this process.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// The signal's number.
+    pub signal: i32,
+    /// Whether the kernel sent it (the terminal's keys, a hang-up), rather than a process.
+    from_kernel: bool,
+}
+
+impl Delivery {
+    /// Whether this delivery reached the command `child_pid` as well, so that passing it on would deliver it twice.
+    /// Asked when the delivery is handled: a command that has left our group since gets the kernel's signals from us.
+    pub fn reached(&self, child_pid: u32) -> bool {
+        let child_in_our_group = Pid::from_raw(child_pid as i32)
+            .and_then(|pid| rustix::process::getpgid(Some(pid)).ok())
+            .is_some_and(|group| group == rustix::process::getpgrp());
+        reached_the_command(self.signal, self.from_kernel, child_in_our_group, leads_session())
+    }
+}
+
 impl Forwarder {
     /// Replaces the default action of the forwarded signals (ending this process) by noting them.
     pub fn register() -> Result<Forwarder, Failure> {
@@ -63,7 +85,7 @@ impl Forwarder {
         let (deliveries, notes) = std::os::unix::net::UnixDatagram::pair().map_err(failed)?;
         let (deliveries, notes) = (OwnedFd::from(deliveries), OwnedFd::from(notes));
         let stop = notes.try_clone().map_err(failed)?;
-        let mut handlers = Vec::new();
+        let mut forwarder = Forwarder { deliveries, stop, handlers: Vec::new() };
         for signal in FORWARDED {
             let notes = notes.try_clone().map_err(failed)?;
             // A positive si_code is the kernel's (SI_KERNEL, for the terminal's signals); a process's kill, tgkill
@@ -77,9 +99,10 @@ impl Forwarder {
                     let _ = rustix::net::send(&notes, &record, SendFlags::DONTWAIT | SendFlags::NOSIGNAL);
                 })
             };
-            handlers.push(registered.map_err(failed)?);
+            // On an error, the handlers registered so far go with the forwarder.
+            forwarder.handlers.push(registered.map_err(failed)?);
         }
-        Ok(Forwarder { deliveries, stop, handlers })
+        Ok(forwarder)
     }
 
     /// What stops [`Forwarder::forward`].
@@ -87,31 +110,69 @@ impl Forwarder {
         self.stop.try_clone().map(Handle).map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))
     }
 
+    /// The next delivery noted, waiting for one if `wait`; `None` when there is none (without waiting), or when the
+    /// handle was closed.
+    fn next(&self, wait: bool) -> Option<Delivery> {
+        let flags = if wait { RecvFlags::empty() } else { RecvFlags::DONTWAIT };
+        let mut record = [0; 2];
+        loop {
+            match rustix::net::recv(&self.deliveries, &mut record, flags) {
+                Ok((2, 2)) if record != STOP => {
+                    return Some(Delivery { signal: i32::from(record[0]), from_kernel: record[1] == 1 });
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The deliveries noted so far, without waiting: readable when [`AsFd::as_fd`] polls readable.
+    #[cfg(feature = "cluster")]
+    pub fn pending(&self) -> impl Iterator<Item = Delivery> + '_ {
+        std::iter::from_fn(|| self.next(false))
+    }
+
+    /// Passes each signal noted so far on to the command, through its pidfd, unless the command got it already;
+    /// without waiting.
+    #[cfg(feature = "cluster")]
+    pub fn forward_pending(&self, child: BorrowedFd<'_>, child_pid: u32) {
+        for delivery in self.pending() {
+            pass_on(delivery, Some(child), child_pid);
+        }
+    }
+
     /// Passes each signal this process receives on to the command, through its pidfd, unless the command got it
     /// already, until the handle is closed.
     pub fn forward(self, child: Option<OwnedFd>, child_pid: u32) {
-        let child_pid = rustix::process::Pid::from_raw(child_pid as i32);
-        let mut record = [0; 2];
-        loop {
-            match rustix::net::recv(&self.deliveries, &mut record, rustix::net::RecvFlags::empty()) {
-                Ok((2, 2)) if record != STOP => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
-            let (signal, from_kernel) = (i32::from(record[0]), record[1] == 1);
-            let child_in_our_group =
-                rustix::process::getpgid(child_pid).is_ok_and(|group| group == rustix::process::getpgrp());
-            if reached_the_command(signal, from_kernel, child_in_our_group, leads_session()) {
-                continue;
-            }
-            if let (Some(child), Some(signal)) = (&child, rustix::process::Signal::from_named_raw(signal)) {
-                // The command may have just exited; there is nothing more to do then.
-                let _ = rustix::process::pidfd_send_signal(child, signal);
-            }
+        while let Some(delivery) = self.next(true) {
+            pass_on(delivery, child.as_ref().map(AsFd::as_fd), child_pid);
         }
-        for handler in self.handlers {
+    }
+}
+
+/// The socket where deliveries are noted, to poll beside other descriptors.
+impl AsFd for Forwarder {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.deliveries.as_fd()
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        for handler in self.handlers.drain(..) {
             signal_hook_registry::unregister(handler);
         }
+    }
+}
+
+/// Sends the delivered signal to the command, unless it reached it already.
+fn pass_on(delivery: Delivery, child: Option<BorrowedFd<'_>>, child_pid: u32) {
+    if delivery.reached(child_pid) {
+        return;
+    }
+    if let (Some(child), Some(signal)) = (child, rustix::process::Signal::from_named_raw(delivery.signal)) {
+        // The command may have just exited; there is nothing more to do then.
+        let _ = rustix::process::pidfd_send_signal(child, signal);
     }
 }
 
