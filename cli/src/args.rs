@@ -66,7 +66,7 @@ pub enum Command {
     /// --ready-after, or, with --notify, once it said READY=1. It exits 0 when COMMAND is ready; with COMMAND's
     /// status if COMMAND exited first (1 if that status was 0); 1 if the service is already running; and 1, after
     /// stopping COMMAND, if --timeout passed before READY=1. The supervisor keeps none of the caller's standard
-    /// streams, so a start whose output goes to a pipe ends when this command does.
+    /// streams or other descriptors, so a start whose output goes to a pipe ends when this command does.
     ///
     /// With --exec, the pidfile is claimed for this process, which then becomes COMMAND, keeping the lock: the
     /// pidfile's pid is COMMAND's own, and the file stays (unlocked, so stale) after COMMAND exits.

@@ -32,7 +32,7 @@ use crate::common::{Failure, Settings};
 /// The program's entry point, called by the C library with the command line.
 // The gates of unsafe code in the command are item by item: this C `main`, exported unmangled, and the copy of the
 // `argv` the C library hands it; the signal conversion in stop.rs; the module run/signals.rs, whose handler is one
-// send(2).
+// send(2); the module run/descriptors.rs, which marks inherited descriptors, known only by number, close-on-exec.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]

@@ -2,6 +2,7 @@
 //! service.
 
 mod background;
+mod descriptors;
 mod notify;
 mod signals;
 

@@ -302,3 +302,27 @@ fn a_caller_killed_while_it_waits_leaves_the_service_to_start() {
     assert!(process_lives(supervisor), "the supervisor outlived its report");
     assert_eq!(place.running_pid(), pid);
 }
+
+#[test]
+fn a_start_keeps_none_of_the_descriptors_its_caller_inherited() {
+    let place = Place::new();
+    // The caller gets its output pipe again as descriptor 3, inheritable, as debconf passes its pipe to the
+    // maintainer scripts that start services: a supervisor or command keeping it would keep the pipe from its end.
+    let mut caller = Command::new("sh");
+    caller
+        .args(["-c", r#"exec "$@" 3>&1"#, "sh", BIN, "--dir", place.dir.path().to_str().unwrap(), "--instance", "t"])
+        .args(["run", "--background", "--ready-after", "0s", "web", "--", "sleep", "600"]);
+    let child = caller.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let output = within_seconds(60, move || child.unwrap().wait_with_output().unwrap());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    for process in [pid, supervisor] {
+        let kept: Vec<String> = std::fs::read_dir(format!("/proc/{process}/fd"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|fd| fd == "3" && std::fs::read_link(format!("/proc/{process}/fd/3")).unwrap() != place.path())
+            .collect();
+        assert_eq!(kept, Vec::<String>::new(), "pid {process} kept the caller's descriptor 3");
+    }
+}

@@ -5,7 +5,8 @@
 //! standard output to one end of a socket pair. The supervisor leaves the caller's session, claims the pidfile (it
 //! holds the lock, and passes it on to the command, as a foreground `run` does), starts the command, waits until it
 //! is ready or gone, and writes one line back: `ready PID`, or `failed CODE MESSAGE`. The caller exits as that line
-//! says. So nothing of the caller's is kept open by what stays running: an init script's `start | logger` ends.
+//! says. Every other descriptor the caller inherited is closed on the way (see `descriptors.rs`). So nothing of the
+//! caller's is kept open by what stays running: an init script's `start | logger` ends.
 //!
 //! If the caller is killed while it waits, the supervisor carries on: the service starts, and the line it writes
 //! is lost.
@@ -53,6 +54,8 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
             .open("/dev/null")
             .map_err(|error| Failure::new(1, format!("cannot open /dev/null: {error}")))?,
     };
+    super::descriptors::close_inherited_on_exec()
+        .map_err(|error| Failure::new(1, format!("cannot close the inherited descriptors: {error}")))?;
     let (ours, theirs) =
         UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot make a socket pair: {error}")))?;
     let mut supervisor = Command::new(this_program());
