@@ -326,3 +326,18 @@ fn a_start_keeps_none_of_the_descriptors_its_caller_inherited() {
         assert_eq!(kept, Vec::<String>::new(), "pid {process} kept the caller's descriptor 3");
     }
 }
+
+#[test]
+fn a_log_that_is_a_fifo_no_one_reads_is_refused_at_once() {
+    let place = Place::new();
+    let fifo = place.file("web.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // `run` fails the test after a minute: opening the FIFO to write would wait for a reader that never comes.
+    let output = place.start(&["--log", fifo.to_str().unwrap()], &["sleep", "600"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!("pidfile: cannot open the log {}: it is a FIFO that no process reads\n", fifo.display())
+    );
+    assert!(!place.path().exists(), "nothing started");
+}

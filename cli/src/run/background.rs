@@ -115,22 +115,32 @@ fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
 }
 
-/// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place.
+/// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place, or a FIFO
+/// that no process reads (opening it would wait for one).
 fn open_log(path: &Path) -> Result<File, Failure> {
-    File::options()
+    let failed = |why: String| Failure::new(1, format!("cannot open the log {}: {why}", path.display()));
+    let log = File::options()
         .append(true)
         .create(true)
         .mode(0o640)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
         .map_err(|error| {
-            let why = if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                "it is a symbolic link, which is not followed".to_owned()
-            } else {
-                error.to_string()
-            };
-            Failure::new(1, format!("cannot open the log {}: {why}", path.display()))
-        })
+            failed(match rustix::io::Errno::from_io_error(&error) {
+                Some(rustix::io::Errno::LOOP) => "it is a symbolic link, which is not followed".to_owned(),
+                Some(rustix::io::Errno::NXIO) if is_fifo(path) => "it is a FIFO that no process reads".to_owned(),
+                _ => error.to_string(),
+            })
+        })?;
+    // The command writes to it as to any output, waiting when a reader falls behind.
+    let flags = rustix::fs::fcntl_getfl(&log).map_err(|error| failed(error.to_string()))?;
+    rustix::fs::fcntl_setfl(&log, flags - rustix::fs::OFlags::NONBLOCK).map_err(|error| failed(error.to_string()))?;
+    Ok(log)
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_fifo())
 }
 
 /// The supervisor's side: detaches, starts the command, reports whether it got ready, and supervises it to the end.
