@@ -341,3 +341,26 @@ fn a_log_that_is_a_fifo_no_one_reads_is_refused_at_once() {
     );
     assert!(!place.path().exists(), "nothing started");
 }
+
+#[test]
+fn an_instance_name_that_looks_like_an_option_is_passed_on_as_a_name() {
+    let place = Place::new();
+    let mut start = Command::new(BIN);
+    start.args(["--dir", place.dir.path().to_str().unwrap(), "--instance=-v"]).args([
+        "run",
+        "--background",
+        "--ready-after",
+        "0s",
+        "web",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let output = within_seconds(60, move || start.stdin(Stdio::null()).output().unwrap());
+    let claimed = place.file("-v-web.pid").exists();
+    let dir = place.dir.path().to_str().unwrap();
+    let stopped = Command::new(BIN).args(["--dir", dir, "--instance=-v", "stop", "web"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(claimed, "the supervisor claimed -v-web.pid");
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+}

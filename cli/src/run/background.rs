@@ -59,10 +59,12 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     let (ours, theirs) =
         UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot make a socket pair: {error}")))?;
     let mut supervisor = Command::new(this_program());
+    // `--dir=DIR`, not `--dir DIR`: a value that starts with a hyphen is then not taken for an option.
+    let mut dir = std::ffi::OsString::from("--dir=");
+    dir.push(settings.config.pid_dir());
     supervisor
-        .arg("--dir")
-        .arg(settings.config.pid_dir())
-        .args(["--instance", settings.config.instance_name()])
+        .arg(dir)
+        .arg(format!("--instance={}", settings.config.instance_name()))
         .args(settings.verbose.then_some("--verbose"))
         .args(["run", "--background"]);
     if args.notify {
