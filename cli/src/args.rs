@@ -142,8 +142,8 @@ pub struct RunArgs {
     /// status (1 if it exited with 0) or 1 if it was not ready in time.
     #[arg(long)]
     pub background: bool,
-    /// Append COMMAND's output to FILE (created with mode 0640, never through a symbolic link) instead of
-    /// discarding it.
+    /// Append COMMAND's output to FILE (created with mode 0640; never through a symbolic link, nor into another
+    /// user's file in a directory anyone can write to, such as /tmp) instead of discarding it.
     #[arg(long, value_name = "FILE", requires = "background")]
     pub log: Option<PathBuf>,
     /// COMMAND is ready once it has lived this long [default: 1s].

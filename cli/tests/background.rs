@@ -364,3 +364,30 @@ fn an_instance_name_that_looks_like_an_option_is_passed_on_as_a_name() {
     assert!(claimed, "the supervisor claimed -v-web.pid");
     assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
 }
+
+#[test]
+fn a_log_planted_by_another_user_in_a_directory_anyone_can_write_to_is_refused() {
+    if !common::runs_as_root("to plant a log as the user nobody") {
+        return;
+    }
+    let place = Place::new();
+    // As /tmp: sticky, and anyone may write to it.
+    let shared = place.file("shared");
+    std::fs::create_dir(&shared).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = shared.join("web.log");
+    std::fs::write(&planted, "nobody's\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let output = place.start(&["--log", planted.to_str().unwrap()], &["sh", "-c", "echo secret; exec sleep 600"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "pidfile: cannot open the log {}: it belongs to uid 65534, in a directory anyone can write to\n",
+            planted.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "nobody's\n", "nothing written into it");
+    assert!(!place.path().exists(), "nothing started");
+}

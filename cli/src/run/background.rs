@@ -117,8 +117,8 @@ fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
 }
 
-/// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place, or a FIFO
-/// that no process reads (opening it would wait for one).
+/// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place, a FIFO that
+/// no process reads (opening it would wait for one), or a file another user may have planted.
 fn open_log(path: &Path) -> Result<File, Failure> {
     let failed = |why: String| Failure::new(1, format!("cannot open the log {}: {why}", path.display()));
     let log = File::options()
@@ -134,10 +134,29 @@ fn open_log(path: &Path) -> Result<File, Failure> {
                 _ => error.to_string(),
             })
         })?;
+    if let Some(owner) = planted_by(path, &log).map_err(|error| failed(error.to_string()))? {
+        return Err(failed(format!("it belongs to uid {owner}, in a directory anyone can write to")));
+    }
     // The command writes to it as to any output, waiting when a reader falls behind.
     let flags = rustix::fs::fcntl_getfl(&log).map_err(|error| failed(error.to_string()))?;
     rustix::fs::fcntl_setfl(&log, flags - rustix::fs::OFlags::NONBLOCK).map_err(|error| failed(error.to_string()))?;
     Ok(log)
+}
+
+/// The owner of the opened log, if another user may have planted it: it lies in a sticky directory anyone can
+/// write to (as /tmp), and belongs neither to us nor to the directory's owner. The kernel refuses to open such a
+/// file when `fs.protected_regular` is set; this refuses it where it is not.
+fn planted_by(path: &Path, log: &File) -> rustix::io::Result<Option<u32>> {
+    use rustix::fs::Mode;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let (file, dir) = (rustix::fs::fstat(log)?, rustix::fs::stat(dir)?);
+    let dir_mode = Mode::from_raw_mode(dir.st_mode);
+    let anyones = dir_mode.contains(Mode::SVTX | Mode::WOTH);
+    let ours = file.st_uid == rustix::process::geteuid().as_raw() || file.st_uid == dir.st_uid;
+    Ok((anyones && !ours).then_some(file.st_uid))
 }
 
 fn is_fifo(path: &Path) -> bool {
