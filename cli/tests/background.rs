@@ -391,3 +391,58 @@ fn a_log_planted_by_another_user_in_a_directory_anyone_can_write_to_is_refused()
     assert_eq!(std::fs::read_to_string(&planted).unwrap(), "nobody's\n", "nothing written into it");
     assert!(!place.path().exists(), "nothing started");
 }
+
+/// README's init script, with its server replaced by `sleep`, its log and pid directory by the place's, and
+/// `pidfile` by the one under test.
+fn readme_init_script(place: &Place) -> PathBuf {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme.find("#!/bin/sh\ncase \"$1\" in\n").expect("README has the init script");
+    let script = &readme[start..start + readme[start..].find("```").unwrap()];
+    let log = place.file("web.log");
+    let script = script
+        .replace("/usr/bin/web-server --port 8080", "sleep 600")
+        .replace("/var/log/web.log", log.to_str().unwrap())
+        .replace("pidfile --instance", &format!("{BIN} --dir {} --instance", place.dir.path().display()));
+    let path = place.file("web");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Runs the init script with `action`, its output piped: what it wrote, once both pipes ended, within a minute.
+fn init(script: &std::path::Path, action: &str) -> Output {
+    let child =
+        Command::new(script).arg(action).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    within_seconds(60, move || child.unwrap().wait_with_output().unwrap())
+}
+
+/// Runs the init script's `stop` when dropped, so that a failed test leaves no server behind.
+struct StopsAtTheEnd(PathBuf);
+
+impl Drop for StopsAtTheEnd {
+    fn drop(&mut self) {
+        init(&self.0, "stop");
+    }
+}
+
+#[test]
+fn the_readme_init_script_starts_restarts_and_stops_the_service_with_its_output_piped() {
+    let place = Place::new();
+    let script = readme_init_script(&place);
+    let _stopped_at_the_end = StopsAtTheEnd(script.clone());
+    let pidfile = place.file("prod-web.pid");
+    let started = init(&script, "start");
+    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    let first = std::fs::read_to_string(&pidfile).unwrap();
+    let status = init(&script, "status");
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert_eq!(init(&script, "start").status.code(), Some(1), "already running");
+    let restarted = init(&script, "restart");
+    assert_eq!(restarted.status.code(), Some(0), "{}", stderr(&restarted));
+    assert_ne!(std::fs::read_to_string(&pidfile).unwrap(), first, "a new server");
+    let stopped = init(&script, "stop");
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    assert_eq!(init(&script, "status").status.code(), Some(3), "not running");
+    assert_eq!(init(&script, "reload").status.code(), Some(2), "not an action");
+}
