@@ -72,7 +72,7 @@ fn run(arguments: Vec<OsString>) -> u8 {
     match dispatch(parse_arguments(arguments)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("pidfile: {}", failure.message);
+            common::warn(&failure.message);
             failure.code
         }
     }
@@ -109,7 +109,7 @@ fn usage_error(error: clap::Error) -> ! {
         }
         _ => one_line(&error.render().to_string()),
     };
-    eprintln!("pidfile: {message} (see pidfile --help)");
+    common::warn(&format!("{message} (see pidfile --help)"));
     std::process::exit(i32::from(common::exit::USAGE));
 }
 

@@ -128,11 +128,11 @@ impl Supervised {
                 Ok(pidfiles::Status::Unproven { holder: Some(holder), .. }) => holder.to_string(),
                 _ => "a process".to_owned(),
             };
-            eprintln!(
-                "pidfile: {} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
+            crate::common::warn(&format!(
+                "{} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
                 self.name,
                 path.display()
-            );
+            ));
         }
         let code = exit_code(status?);
         settings.say(&format!("{} exited with status {code}", self.name));

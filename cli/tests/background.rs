@@ -446,3 +446,29 @@ fn the_readme_init_script_starts_restarts_and_stops_the_service_with_its_output_
     assert_eq!(init(&script, "status").status.code(), Some(3), "not running");
     assert_eq!(init(&script, "reload").status.code(), Some(2), "not an action");
 }
+
+#[test]
+fn a_log_on_a_full_disk_changes_nothing_of_a_start() {
+    let place = Place::new();
+    let failed = place.start(&["--log", "/dev/full", "--ready-after", "10m"], &["sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+    assert!(!place.path().exists());
+    // --verbose: the supervisor says what it does into the log, and fails to.
+    let output = place.run(&[
+        "--verbose",
+        "run",
+        "--background",
+        "--log",
+        "/dev/full",
+        "--ready-after",
+        "0s",
+        "web",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{supervisor}/comm")).unwrap(), "pidfile\n", "supervised");
+}

@@ -171,7 +171,7 @@ pub fn supervise(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         Ok(code) => Ok(code),
         Err(failure) => {
             // Into the log first, so that it is there when the caller, told next, returns.
-            eprintln!("pidfile: {}", failure.message);
+            crate::common::warn(&failure.message);
             reporter.send(&format!("failed {} {}", failure.code, failure.message));
             Ok(failure.code)
         }
