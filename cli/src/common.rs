@@ -20,6 +20,10 @@ pub mod exit {
     pub const NOT_RUNNING: u8 = 3;
     /// `status` (LSB 4): the state is unknown; for `get`, there is no pid it could stand behind.
     pub const UNKNOWN: u8 = 4;
+    /// `run`: COMMAND was found but could not be run (as a shell says it).
+    pub const CANNOT_RUN: u8 = 126;
+    /// `run`: COMMAND was not found (as a shell says it).
+    pub const NOT_FOUND: u8 = 127;
 }
 
 /// What went wrong, and the exit code that says so.

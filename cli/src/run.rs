@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use pidfiles::{Error, PidFile};
 
 use crate::args::RunArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     if args.background {
@@ -61,7 +61,7 @@ fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Fail
 /// A duplicate of the pidfile's locked descriptor that a command started now inherits.
 fn inheritable_lock(guard: &PidFile, path: &Path) -> Result<OwnedFd, Failure> {
     rustix::io::dup(guard)
-        .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot pass on the lock of {}: {error}", path.display())))
 }
 
 /// A command started under the pidfile's lock, with the signals sent to this process passed on to it.
@@ -116,8 +116,10 @@ impl Supervised {
     /// Waits for the command, removes the pidfile unless a process the command started holds its lock, and returns
     /// the command's status as an exit code.
     fn finish(mut self, settings: &Settings, guard: &mut PidFile, path: &Path) -> Result<u8, Failure> {
-        let status =
-            self.child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", self.name)));
+        let status = self
+            .child
+            .wait()
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot wait for {}: {error}", self.name)));
         self.signals.close();
         let _ = self.forwarder.join();
         // Processes the command started may still hold the lock it inherited: removing the file would let a second
@@ -145,7 +147,7 @@ fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128u8.saturating_add(signal as u8),
-        (None, None) => 1,
+        (None, None) => exit::FAILURE,
     }
 }
 
@@ -169,6 +171,6 @@ fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
 
 /// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
 fn cannot_run(program: &str, error: &io::Error) -> Failure {
-    let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
+    let code = if error.kind() == io::ErrorKind::NotFound { exit::NOT_FOUND } else { exit::CANNOT_RUN };
     Failure::new(code, format!("cannot run {program}: {error}"))
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use super::notify::NotifySocket;
 use super::{Supervised, claim};
 use crate::args::RunArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
 
 /// Set, to `1`, in the environment of the supervisor that a `--background` start runs (and in no other).
 const SUPERVISOR: &str = "PIDFILE_INTERNAL_BACKGROUND_SUPERVISOR";
@@ -52,12 +52,12 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         None => File::options()
             .write(true)
             .open("/dev/null")
-            .map_err(|error| Failure::new(1, format!("cannot open /dev/null: {error}")))?,
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot open /dev/null: {error}")))?,
     };
     super::descriptors::close_inherited_on_exec()
-        .map_err(|error| Failure::new(1, format!("cannot close the inherited descriptors: {error}")))?;
-    let (ours, theirs) =
-        UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot make a socket pair: {error}")))?;
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot close the inherited descriptors: {error}")))?;
+    let (ours, theirs) = UnixStream::pair()
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot make a socket pair: {error}")))?;
     let mut supervisor = Command::new(this_program());
     // `--dir=DIR`, not `--dir DIR`: a value that starts with a hyphen is then not taken for an option.
     let mut dir = std::ffi::OsString::from("--dir=");
@@ -80,9 +80,9 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         .stdin(Stdio::null())
         .stdout(OwnedFd::from(theirs))
         .stderr(output);
-    let child = supervisor
-        .spawn()
-        .map_err(|error| Failure::new(1, format!("cannot start the supervisor of {}: {error}", args.service)))?;
+    let child = supervisor.spawn().map_err(|error| {
+        Failure::new(exit::FAILURE, format!("cannot start the supervisor of {}: {error}", args.service))
+    })?;
     // Our copy of the supervisor's end: without it, the line's end comes when the supervisor closes its own.
     drop(supervisor);
     let mut line = String::new();
@@ -90,15 +90,15 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     // Not waited for: it lives on, and is reaped by whoever inherits it when this process exits.
     drop(child);
     read.map_err(|error| {
-        Failure::new(1, format!("cannot read the report of the supervisor of {}: {error}", args.service))
+        Failure::new(exit::FAILURE, format!("cannot read the report of the supervisor of {}: {error}", args.service))
     })?;
     let line = line.trim_end_matches('\n');
     if let Some(pid) = line.strip_prefix("ready ") {
         settings.say(&format!("{} runs {} as pid {pid}, ready", args.service, args.command[0]));
-        return Ok(0);
+        return Ok(exit::SUCCESS);
     }
     if let Some((code, message)) = line.strip_prefix("failed ").and_then(|rest| rest.split_once(' ')) {
-        return Err(Failure::new(code.parse().unwrap_or(1), message));
+        return Err(Failure::new(code.parse().unwrap_or(exit::FAILURE), message));
     }
     Err(Failure::new(
         1,
@@ -120,7 +120,7 @@ fn millis(duration: Duration) -> String {
 /// Opens the log for appending, creating it with mode 0640, and refusing a symbolic link in its place, a FIFO that
 /// no process reads (opening it would wait for one), or a file another user may have planted.
 fn open_log(path: &Path) -> Result<File, Failure> {
-    let failed = |why: String| Failure::new(1, format!("cannot open the log {}: {why}", path.display()));
+    let failed = |why: String| Failure::new(exit::FAILURE, format!("cannot open the log {}: {why}", path.display()));
     let log = File::options()
         .append(true)
         .create(true)
@@ -188,9 +188,9 @@ impl Reporter {
         let line = io::stdout()
             .as_fd()
             .try_clone_to_owned()
-            .map_err(|error| Failure::new(1, format!("cannot take the report line: {error}")))?;
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot take the report line: {error}")))?;
         rustix::stdio::dup2_stdout(io::stderr())
-            .map_err(|error| Failure::new(1, format!("cannot redirect standard output: {error}")))?;
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot redirect standard output: {error}")))?;
         Ok(Reporter(Some(line)))
     }
 
@@ -221,16 +221,17 @@ enum Readiness {
 fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter) -> Result<u8, Failure> {
     // Out of the caller's session and process group: no terminal to hang up on it, and the caller's Ctrl-C is not
     // ours. It cannot fail here: the caller started this process, which leads no group.
-    rustix::process::setsid().map_err(|error| Failure::new(1, format!("cannot start a new session: {error}")))?;
+    rustix::process::setsid()
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot start a new session: {error}")))?;
     let (path, mut guard) = claim(settings, args)?;
     let name = &args.command[0];
-    let notify = match args.notify {
-        true => Some(
-            NotifySocket::bind()
-                .map_err(|error| Failure::new(1, format!("cannot make the notification socket: {error}")))?,
-        ),
-        false => None,
-    };
+    let notify =
+        match args.notify {
+            true => Some(NotifySocket::bind().map_err(|error| {
+                Failure::new(exit::FAILURE, format!("cannot make the notification socket: {error}"))
+            })?),
+            false => None,
+        };
     let mut program = Command::new(name);
     program.args(&args.command[1..]).env_remove(SUPERVISOR).stdin(Stdio::null()).stdout(output()?).stderr(output()?);
     if let Some(socket) = &notify {
@@ -247,18 +248,21 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
         }
         Ok(Readiness::Exited) => {
             let code = supervised.finish(settings, &mut guard, &path)?;
-            Err(Failure::new(code.max(1), format!("{name} exited with status {code} before it was ready")))
+            Err(Failure::new(code.max(exit::FAILURE), format!("{name} exited with status {code} before it was ready")))
         }
         Ok(Readiness::TimedOut) => {
             stop(&mut supervised);
             let code = supervised.finish(settings, &mut guard, &path)?;
             let waited = humantime(args.timeout);
-            Err(Failure::new(1, format!("{name} did not say READY=1 within {waited}: stopped it (status {code})")))
+            Err(Failure::new(
+                exit::FAILURE,
+                format!("{name} did not say READY=1 within {waited}: stopped it (status {code})"),
+            ))
         }
         Err(error) => {
             stop(&mut supervised);
             let _ = supervised.finish(settings, &mut guard, &path);
-            Err(Failure::new(1, format!("cannot wait for {name} to be ready: {error}")))
+            Err(Failure::new(exit::FAILURE, format!("cannot wait for {name} to be ready: {error}")))
         }
     }
 }
@@ -268,7 +272,7 @@ fn output() -> Result<Stdio, Failure> {
     let output = io::stderr()
         .as_fd()
         .try_clone_to_owned()
-        .map_err(|error| Failure::new(1, format!("cannot pass on the log: {error}")))?;
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot pass on the log: {error}")))?;
     Ok(Stdio::from(output))
 }
 

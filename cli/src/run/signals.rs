@@ -29,7 +29,7 @@ use rustix::net::SendFlags;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_registry::SigId;
 
-use crate::common::Failure;
+use crate::common::{Failure, exit};
 
 /// The signals a supervisor passes on to its command.
 const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
@@ -58,7 +58,7 @@ impl Handle {
 impl Forwarder {
     /// Replaces the default action of the forwarded signals (ending this process) by noting them.
     pub fn register() -> Result<Forwarder, Failure> {
-        let failed = |error: std::io::Error| Failure::new(1, format!("cannot handle signals: {error}"));
+        let failed = |error: std::io::Error| Failure::new(exit::FAILURE, format!("cannot handle signals: {error}"));
         // A datagram per delivery: the two bytes of a record arrive together, or not at all.
         let (deliveries, notes) = std::os::unix::net::UnixDatagram::pair().map_err(failed)?;
         let (deliveries, notes) = (OwnedFd::from(deliveries), OwnedFd::from(notes));
@@ -84,7 +84,10 @@ impl Forwarder {
 
     /// What stops [`Forwarder::forward`].
     pub fn handle(&self) -> Result<Handle, Failure> {
-        self.stop.try_clone().map(Handle).map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))
+        self.stop
+            .try_clone()
+            .map(Handle)
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot handle signals: {error}")))
     }
 
     /// Passes each signal this process receives on to the command, through its pidfd, unless the command got it
