@@ -22,7 +22,8 @@ pub fn close_inherited_on_exec() -> io::Result<()> {
         "/proc/self/fd",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )
+    .map_err(|error| io::Error::new(error.kind(), format!("/proc/self/fd: {error}")))?;
     let own = listing.as_raw_fd();
     for entry in rustix::fs::Dir::new(listing)? {
         let entry = entry?;
