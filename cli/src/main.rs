@@ -82,11 +82,33 @@ fn run(arguments: Vec<OsString>) -> u8 {
 /// of a `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
 fn parse_arguments(arguments: Vec<OsString>) -> Cli {
     let mut command = Cli::command();
-    let matches = command.try_get_matches_from_mut(arguments).unwrap_or_else(|error| usage_error(error));
+    let matches = command.try_get_matches_from_mut(&arguments).unwrap_or_else(|error| {
+        if error.kind() == clap::error::ErrorKind::InvalidUtf8 {
+            if let Some(argument) = not_utf8(&arguments) {
+                common::warn(&format!("the argument {argument:?} is not valid UTF-8 (see pidfile --help)"));
+                std::process::exit(i32::from(common::exit::USAGE));
+            }
+        }
+        usage_error(error)
+    });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| usage_error(error.format(&mut command)));
     std::mem::forget(matches);
     std::mem::forget(command);
     cli
+}
+
+/// The first argument that is not UTF-8 and is not a path (the value of --dir, --config or --log, which may be any
+/// bytes): the one clap could not take, which its message does not name.
+fn not_utf8(arguments: &[OsString]) -> Option<&OsString> {
+    const PATHS: [&str; 3] = ["--dir", "--config", "--log"];
+    let mut previous: Option<&OsString> = None;
+    arguments.iter().skip(1).find(|&argument| {
+        let after_path = previous.is_some_and(|option| PATHS.iter().any(|path| option == path));
+        previous = Some(argument);
+        let path_value =
+            PATHS.iter().any(|path| argument.as_encoded_bytes().starts_with(format!("{path}=").as_bytes()));
+        argument.to_str().is_none() && !after_path && !path_value
+    })
 }
 
 /// Ends the process on a command line that does not parse: help and version as clap prints them, and any other
