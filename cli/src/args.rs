@@ -1,5 +1,6 @@
 //! The command line's definition, shared with the xtask that writes the man page and the shell completions from it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -158,7 +159,14 @@ pub struct RunArgs {
     pub timeout: Duration,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
+}
+
+impl RunArgs {
+    /// The command's name, for messages.
+    pub fn program(&self) -> String {
+        self.command[0].to_string_lossy().into_owned()
+    }
 }
 
 /// The arguments of `pidfile stop`.

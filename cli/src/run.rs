@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         let inherited = inheritable_lock(&guard, &path)?;
         let error = program.exec();
         drop(inherited);
-        return Err(cannot_run(&args.command[0], &error));
+        return Err(cannot_run(&args.program(), &error));
     }
     let supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
     supervised.finish(settings, &mut guard, &path)
@@ -51,7 +51,7 @@ fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Fail
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             Err(Failure::new(
                 1,
-                format!("{} is already running ({pid}); not starting {}", args.service, args.command[0]),
+                format!("{} is already running ({pid}); not starting {}", args.service, args.program()),
             ))
         }
         Err(error) => Err(error.into()),
@@ -84,7 +84,7 @@ impl Supervised {
         path: &Path,
         mut program: Command,
     ) -> Result<Supervised, Failure> {
-        let name = args.command[0].clone();
+        let name = args.program();
         // Before the command starts, so that a signal sent as soon as it runs is passed on, not fatal to us.
         let signals = signals::Forwarder::register()?;
         let inherited = inheritable_lock(guard, path)?;

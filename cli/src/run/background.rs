@@ -94,7 +94,7 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     })?;
     let line = line.trim_end_matches('\n');
     if let Some(pid) = line.strip_prefix("ready ") {
-        settings.say(&format!("{} runs {} as pid {pid}, ready", args.service, args.command[0]));
+        settings.say(&format!("{} runs {} as pid {pid}, ready", args.service, args.program()));
         return Ok(exit::SUCCESS);
     }
     if let Some((code, message)) = line.strip_prefix("failed ").and_then(|rest| rest.split_once(' ')) {
@@ -102,7 +102,7 @@ pub fn start(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     }
     Err(Failure::new(
         1,
-        format!("the supervisor of {} ended without saying whether {} is ready", args.service, args.command[0]),
+        format!("the supervisor of {} ended without saying whether {} is ready", args.service, args.program()),
     ))
 }
 
@@ -224,7 +224,7 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
     rustix::process::setsid()
         .map_err(|error| Failure::new(exit::FAILURE, format!("cannot start a new session: {error}")))?;
     let (path, mut guard) = claim(settings, args)?;
-    let name = &args.command[0];
+    let name = &args.program();
     let notify =
         match args.notify {
             true => Some(NotifySocket::bind().map_err(|error| {
@@ -232,7 +232,7 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
             })?),
             false => None,
         };
-    let mut program = Command::new(name);
+    let mut program = Command::new(&args.command[0]);
     program.args(&args.command[1..]).env_remove(SUPERVISOR).stdin(Stdio::null()).stdout(output()?).stderr(output()?);
     if let Some(socket) = &notify {
         program.env("NOTIFY_SOCKET", socket.path());
