@@ -282,7 +282,13 @@ fn await_readiness(child: &mut Child, notify: Option<&NotifySocket>, limit: Dura
     let deadline = Instant::now() + limit;
     loop {
         if child.try_wait()?.is_some() {
-            return Ok(Readiness::Exited);
+            // A READY=1 sent before the command exited counts, however soon after it the command exited: which of
+            // the two the supervisor notices first is chance.
+            let said_ready = match notify {
+                Some(socket) => socket.said_ready()?,
+                None => false,
+            };
+            return Ok(if said_ready { Readiness::Ready } else { Readiness::Exited });
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -331,5 +337,35 @@ mod tests {
         assert_eq!(humantime(Duration::from_secs(90)), "90s");
         assert_eq!(humantime(Duration::from_millis(1500)), "1.5s");
         assert_eq!(humantime(Duration::from_millis(250)), "250ms");
+    }
+
+    /// Starts `true` and waits until it has exited, unreaped, as a command the supervisor has not looked at yet.
+    fn exited_command() -> Child {
+        let child = Command::new("true").spawn().unwrap();
+        let stat = format!("/proc/{}/stat", child.id());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&stat).unwrap().rsplit_once(") ").unwrap().1.starts_with('Z') {
+            assert!(Instant::now() < deadline, "true did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child
+    }
+
+    #[test]
+    fn a_ready_sent_before_the_command_exited_counts_though_the_exit_is_seen_first() {
+        let socket = NotifySocket::bind().unwrap();
+        std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"READY=1", socket.path()).unwrap();
+        let mut child = exited_command();
+        let readiness = await_readiness(&mut child, Some(&socket), Duration::from_secs(60)).unwrap();
+        assert!(matches!(readiness, Readiness::Ready));
+    }
+
+    #[test]
+    fn a_command_that_exited_without_ready_exited() {
+        let socket = NotifySocket::bind().unwrap();
+        std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"STATUS=starting", socket.path()).unwrap();
+        let mut child = exited_command();
+        let readiness = await_readiness(&mut child, Some(&socket), Duration::from_secs(60)).unwrap();
+        assert!(matches!(readiness, Readiness::Exited));
     }
 }
