@@ -163,9 +163,13 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The command's name, for messages.
+    /// The command's name, for messages: on one line, its control characters escaped (`\n`).
     pub fn program(&self) -> String {
-        self.command[0].to_string_lossy().into_owned()
+        self.command[0]
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect()
     }
 }
 

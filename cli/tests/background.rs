@@ -473,3 +473,11 @@ fn a_log_on_a_full_disk_changes_nothing_of_a_start() {
     let supervisor: u32 = stat(pid)[1].parse().unwrap();
     assert_eq!(std::fs::read_to_string(format!("/proc/{supervisor}/comm")).unwrap(), "pidfile\n", "supervised");
 }
+
+#[test]
+fn a_failure_naming_a_program_with_a_newline_comes_back_whole() {
+    let place = Place::new();
+    let output = place.start(&[], &["/no\nsuch"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(stderr(&output), "pidfile: cannot run /no\\nsuch: No such file or directory (os error 2)\n");
+}

@@ -199,7 +199,8 @@ impl Reporter {
         let Some(socket) = self.0.take() else {
             return;
         };
-        let line = format!("{line}\n");
+        // One line, whatever the message names (a path may hold a newline).
+        let line = format!("{}\n", line.replace('\n', "\\n"));
         let mut left = line.as_bytes();
         while !left.is_empty() {
             match rustix::net::send(&socket, left, rustix::net::SendFlags::NOSIGNAL) {

@@ -140,3 +140,11 @@ fn run_passes_on_arguments_that_are_not_utf8() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(output.stdout, b"caf\xe9");
 }
+
+#[test]
+fn a_program_name_with_a_newline_is_named_on_one_line() {
+    let place = Place::new();
+    let output = place.run(&["run", "code", "--", "/no\nsuch"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(stderr(&output), "pidfile: cannot run /no\\nsuch: No such file or directory (os error 2)\n");
+}
