@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::notify::NotifySocket;
-use super::{Supervised, claim};
+use super::{Supervised, claim, has_exited};
 use crate::args::RunArgs;
 use crate::common::{Failure, Settings, exit};
 
@@ -240,7 +240,7 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
     }
     let mut supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
     let limit = if args.notify { args.timeout } else { args.ready_after.unwrap_or(READY_AFTER) };
-    let readiness = await_readiness(&mut supervised.child, notify.as_ref(), limit);
+    let readiness = await_readiness(&supervised.child, notify.as_ref(), limit);
     match readiness {
         Ok(Readiness::Ready) => {
             reporter.send(&format!("ready {}", supervised.pid()));
@@ -279,10 +279,10 @@ fn output() -> Result<Stdio, Failure> {
 
 /// Waits until the command is ready (it said so, or it lived for `limit` when there is no notification socket),
 /// exited, or did not say it was ready within `limit`.
-fn await_readiness(child: &mut Child, notify: Option<&NotifySocket>, limit: Duration) -> io::Result<Readiness> {
+fn await_readiness(child: &Child, notify: Option<&NotifySocket>, limit: Duration) -> io::Result<Readiness> {
     let deadline = Instant::now() + limit;
     loop {
-        if child.try_wait()?.is_some() {
+        if has_exited(child)? {
             // A READY=1 sent before the command exited counts, however soon after it the command exited: which of
             // the two the supervisor notices first is chance.
             let said_ready = match notify {
@@ -309,7 +309,7 @@ fn stop(supervised: &mut Supervised) {
     supervised.send(rustix::process::Signal::TERM);
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline {
-        if !matches!(supervised.child.try_wait(), Ok(None)) {
+        if !matches!(has_exited(&supervised.child), Ok(false)) {
             return;
         }
         std::thread::sleep(POLL);
@@ -356,17 +356,21 @@ mod tests {
     fn a_ready_sent_before_the_command_exited_counts_though_the_exit_is_seen_first() {
         let socket = NotifySocket::bind().unwrap();
         std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"READY=1", socket.path()).unwrap();
-        let mut child = exited_command();
-        let readiness = await_readiness(&mut child, Some(&socket), Duration::from_secs(60)).unwrap();
+        let child = exited_command();
+        let readiness = await_readiness(&child, Some(&socket), Duration::from_secs(60)).unwrap();
         assert!(matches!(readiness, Readiness::Ready));
+        let mut child = child;
+        child.wait().unwrap();
     }
 
     #[test]
     fn a_command_that_exited_without_ready_exited() {
         let socket = NotifySocket::bind().unwrap();
         std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"STATUS=starting", socket.path()).unwrap();
-        let mut child = exited_command();
-        let readiness = await_readiness(&mut child, Some(&socket), Duration::from_secs(60)).unwrap();
+        let child = exited_command();
+        let readiness = await_readiness(&child, Some(&socket), Duration::from_secs(60)).unwrap();
         assert!(matches!(readiness, Readiness::Exited));
+        let mut child = child;
+        child.wait().unwrap();
     }
 }

@@ -29,6 +29,7 @@ use rustix::net::SendFlags;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_registry::SigId;
 
+use super::Target;
 use crate::common::{Failure, exit};
 
 /// The signals a supervisor passes on to its command.
@@ -90,9 +91,9 @@ impl Forwarder {
             .map_err(|error| Failure::new(exit::FAILURE, format!("cannot handle signals: {error}")))
     }
 
-    /// Passes each signal this process receives on to the command, through its pidfd, unless the command got it
-    /// already, until the handle is closed.
-    pub fn forward(self, child: Option<OwnedFd>, child_pid: u32) {
+    /// Passes each signal this process receives on to the command, unless the command got it already, until the
+    /// handle is closed.
+    pub fn forward(self, child: Target, child_pid: u32) {
         let child_pid = rustix::process::Pid::from_raw(child_pid as i32);
         let mut record = [0; 2];
         loop {
@@ -107,9 +108,8 @@ impl Forwarder {
             if reached_the_command(signal, from_kernel, child_in_our_group, leads_session()) {
                 continue;
             }
-            if let (Some(child), Some(signal)) = (&child, rustix::process::Signal::from_named_raw(signal)) {
-                // The command may have just exited; there is nothing more to do then.
-                let _ = rustix::process::pidfd_send_signal(child, signal);
+            if let Some(signal) = rustix::process::Signal::from_named_raw(signal) {
+                child.send(signal);
             }
         }
         for handler in self.handlers {
