@@ -1,5 +1,6 @@
 //! The command line's definition, shared with the xtask that writes the man page and the shell completions from it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ pub enum Command {
     /// --ready-after, or, with --notify, once it said READY=1. It exits 0 when COMMAND is ready; with COMMAND's
     /// status if COMMAND exited first (1 if that status was 0); 1 if the service is already running; and 1, after
     /// stopping COMMAND, if --timeout passed before READY=1. The supervisor keeps none of the caller's standard
-    /// streams, so a start whose output goes to a pipe ends when this command does.
+    /// streams or other descriptors, so a start whose output goes to a pipe ends when this command does.
     ///
     /// With --exec, the pidfile is claimed for this process, which then becomes COMMAND, keeping the lock: the
     /// pidfile's pid is COMMAND's own, and the file stays (unlocked, so stale) after COMMAND exits.
@@ -158,8 +159,8 @@ pub struct RunArgs {
     /// status (1 if it exited with 0) or 1 if it was not ready in time.
     #[arg(long)]
     pub background: bool,
-    /// Append COMMAND's output to FILE (created with mode 0640, never through a symbolic link) instead of
-    /// discarding it.
+    /// Append COMMAND's output to FILE (created with mode 0640; never through a symbolic link, nor into another
+    /// user's file in a directory anyone can write to, such as /tmp) instead of discarding it.
     #[arg(long, value_name = "FILE", requires = "background")]
     pub log: Option<PathBuf>,
     /// COMMAND is ready once it has lived this long [default: 1s].
@@ -171,7 +172,7 @@ pub struct RunArgs {
     pub notify: bool,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
     /// With --cluster: the lease's time to live, whole seconds, at least 2s.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub ttl: Option<Duration>,
@@ -186,6 +187,17 @@ pub struct RunArgs {
     /// and the start fails. With --cluster: for the lease (default: for ever), past which it gives up (exit 1).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The command's name, for messages: on one line, its control characters escaped (`\n`).
+    pub fn program(&self) -> String {
+        self.command[0]
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect()
+    }
 }
 
 /// The arguments of `pidfile stop`.

@@ -20,6 +20,10 @@ pub mod exit {
     pub const NOT_RUNNING: u8 = 3;
     /// `status` (LSB 4): the state is unknown; for `get`, there is no pid it could stand behind.
     pub const UNKNOWN: u8 = 4;
+    /// `run`: COMMAND was found but could not be run (as a shell says it).
+    pub const CANNOT_RUN: u8 = 126;
+    /// `run`: COMMAND was not found (as a shell says it).
+    pub const NOT_FOUND: u8 = 127;
 }
 
 /// What went wrong, and the exit code that says so.
@@ -76,9 +80,27 @@ impl Settings {
     /// Prints `message` on standard error when `--verbose` asked for it.
     pub fn say(&self, message: &str) {
         if self.verbose {
-            eprintln!("pidfile: {message}");
+            warn(message);
         }
     }
+}
+
+/// Writes `text` to standard output. An answer that cannot be written (to a full disk, say) is a failure, said on
+/// standard error, where `print!` would panic.
+pub fn print(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot write to standard output: {error}")))
+}
+
+/// Writes `pidfile: MESSAGE` on standard error. If even that fails, there is no one left to tell, and the exit code
+/// still says how it went (where `eprintln!` would panic).
+pub fn warn(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "pidfile: {message}");
 }
 
 /// How a pidfile is locked when its lock proves nothing: `locked by pid N (user U) <why>`, for messages that

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::args::GetArgs;
-use crate::common::{Failure, Settings, exit};
+use crate::common::{self, Failure, Settings, exit};
 use crate::state::State;
 use crate::status::Report;
 
@@ -16,13 +16,13 @@ pub fn run(settings: &Settings, args: &GetArgs) -> Result<u8, Failure> {
     let no_pid = |why: String| Err(Failure::new(exit::UNKNOWN, format!("{} {why}", report.path)));
     match (report.state, report.pid) {
         (State::Running, Some(pid)) => {
-            println!("{pid}");
+            common::print(&format!("{pid}\n"))?;
             Ok(exit::SUCCESS)
         }
         // A stale file's pid is only what it says; it says it in the name of its owner, whose word must count.
         (State::Stale, Some(pid)) => match untrusted_writer(&path) {
             None => {
-                println!("{pid}");
+                common::print(&format!("{pid}\n"))?;
                 Ok(exit::SUCCESS)
             }
             Some(why) => no_pid(format!("{why}: its pid ({pid}) is not to be trusted")),

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use pidfiles::{Config, PidConfig};
 
 use crate::args::{Format, ListArgs};
-use crate::common::{Failure, Settings, exit};
+use crate::common::{self, Failure, Settings, exit};
 use crate::prometheus;
 use crate::status::Report;
 
@@ -38,7 +38,7 @@ pub fn run(settings: &Settings, args: &ListArgs) -> Result<u8, Failure> {
         Format::Prometheus => prometheus::exposition(&reports),
         Format::Text => table(&reports, all_instances),
     };
-    print!("{output}");
+    common::print(&output)?;
     Ok(exit::SUCCESS)
 }
 

@@ -34,7 +34,8 @@ use crate::common::{Failure, Settings};
 /// The program's entry point, called by the C library with the command line.
 // The gates of unsafe code in the command are item by item: this C `main`, exported unmangled, and the copy of the
 // `argv` the C library hands it; `die_with_supervisor` below; the signal conversion in stop.rs; the module
-// run/signals.rs, whose handler is one send(2).
+// run/signals.rs, whose handler is one send(2); the module run/descriptors.rs, which marks inherited descriptors,
+// known only by number, close-on-exec.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
@@ -74,7 +75,7 @@ fn run(arguments: Vec<OsString>) -> u8 {
     match dispatch(parse_arguments(arguments)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("pidfile: {}", failure.message);
+            common::warn(&failure.message);
             failure.code
         }
     }
@@ -84,11 +85,33 @@ fn run(arguments: Vec<OsString>) -> u8 {
 /// of a `pidfile status` run: the process is about to exit, and the kernel reclaims the memory anyway.
 fn parse_arguments(arguments: Vec<OsString>) -> Cli {
     let mut command = Cli::command();
-    let matches = command.try_get_matches_from_mut(arguments).unwrap_or_else(|error| usage_error(error));
+    let matches = command.try_get_matches_from_mut(&arguments).unwrap_or_else(|error| {
+        if error.kind() == clap::error::ErrorKind::InvalidUtf8 {
+            if let Some(argument) = not_utf8(&arguments) {
+                common::warn(&format!("the argument {argument:?} is not valid UTF-8 (see pidfile --help)"));
+                std::process::exit(i32::from(common::exit::USAGE));
+            }
+        }
+        usage_error(error)
+    });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| usage_error(error.format(&mut command)));
     std::mem::forget(matches);
     std::mem::forget(command);
     cli
+}
+
+/// The first argument that is not UTF-8 and is not a path (the value of --dir, --config or --log, which may be any
+/// bytes): the one clap could not take, which its message does not name.
+fn not_utf8(arguments: &[OsString]) -> Option<&OsString> {
+    const PATHS: [&str; 3] = ["--dir", "--config", "--log"];
+    let mut previous: Option<&OsString> = None;
+    arguments.iter().skip(1).find(|&argument| {
+        let after_path = previous.is_some_and(|option| PATHS.iter().any(|path| option == path));
+        previous = Some(argument);
+        let path_value =
+            PATHS.iter().any(|path| argument.as_encoded_bytes().starts_with(format!("{path}=").as_bytes()));
+        argument.to_str().is_none() && !after_path && !path_value
+    })
 }
 
 /// Ends the process on a command line that does not parse: help and version as clap prints them, and any other
@@ -111,7 +134,7 @@ fn usage_error(error: clap::Error) -> ! {
         }
         _ => one_line(&error.render().to_string()),
     };
-    eprintln!("pidfile: {message} (see pidfile --help)");
+    common::warn(&format!("{message} (see pidfile --help)"));
     std::process::exit(i32::from(common::exit::USAGE));
 }
 

@@ -1,10 +1,10 @@
 //! `pidfile path SERVICE`: print the pidfile's path.
 
 use crate::args::PathArgs;
-use crate::common::{Failure, Settings, exit};
+use crate::common::{self, Failure, Settings, exit};
 
 pub fn run(settings: &Settings, args: &PathArgs) -> Result<u8, Failure> {
     let service = args.service.as_str();
-    println!("{}", settings.path(service)?.display());
+    common::print(&format!("{}\n", settings.path(service)?.display()))?;
     Ok(exit::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! service.
 
 mod background;
+mod descriptors;
 mod notify;
 pub mod signals;
 
@@ -14,9 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pidfiles::{Error, PidFile};
+use rustix::process::{Pid, WaitId, WaitIdOptions};
 
 use crate::args::RunArgs;
-use crate::common::{Failure, Settings};
+use crate::common::{Failure, Settings, exit};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
     if args.background {
@@ -34,7 +36,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
         let inherited = inheritable_lock(&guard, &path)?;
         let error = program.exec();
         drop(inherited);
-        return Err(cannot_run(&args.command[0], &error));
+        return Err(cannot_run(&args.program(), &error));
     }
     let supervised = Supervised::start(settings, args, &mut guard, &path, program)?;
     supervised.finish(settings, &mut guard, &path)
@@ -50,7 +52,7 @@ fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Fail
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             Err(Failure::new(
                 1,
-                format!("{} is already running ({pid}); not starting {}", args.service, args.command[0]),
+                format!("{} is already running ({pid}); not starting {}", args.service, args.program()),
             ))
         }
         Err(error) => Err(error.into()),
@@ -60,15 +62,63 @@ fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Fail
 /// A duplicate of the pidfile's locked descriptor that a command started now inherits.
 fn inheritable_lock(guard: &PidFile, path: &Path) -> Result<OwnedFd, Failure> {
     rustix::io::dup(guard)
-        .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))
+        .map_err(|error| Failure::new(exit::FAILURE, format!("cannot pass on the lock of {}: {error}", path.display())))
+}
+
+/// How the command is signalled: through its pidfd, or by its pid where the kernel opens no pidfd (before Linux
+/// 5.3). A pid is as safe here: the command is this process's child, so its pid stays its own, even after it
+/// exits, until it is reaped, and it is reaped only once nothing sends it signals any more (see
+/// [`Supervised::finish`]; the waits before that leave it unreaped).
+pub(crate) enum Target {
+    Pidfd(OwnedFd),
+    Pid(Pid),
+}
+
+impl Target {
+    fn of(pid: Pid) -> Target {
+        match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            Ok(pidfd) => Target::Pidfd(pidfd),
+            Err(_) => Target::Pid(pid),
+        }
+    }
+
+    fn try_clone(&self) -> io::Result<Target> {
+        Ok(match self {
+            Target::Pidfd(pidfd) => Target::Pidfd(pidfd.try_clone()?),
+            Target::Pid(pid) => Target::Pid(*pid),
+        })
+    }
+
+    /// Sends `signal`; the command may have just exited, and there is nothing more to do then.
+    fn send(&self, signal: rustix::process::Signal) {
+        let _ = match self {
+            Target::Pidfd(pidfd) => rustix::process::pidfd_send_signal(pidfd, signal),
+            Target::Pid(pid) => rustix::process::kill_process(*pid, signal),
+        };
+    }
+}
+
+/// Whether the command has exited, without reaping it (its pid stays its own).
+fn has_exited(child: &Child) -> io::Result<bool> {
+    let pid = pid_of(child)?;
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    loop {
+        match rustix::process::waitid(WaitId::Pid(pid), options) {
+            Ok(status) => return Ok(status.is_some()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+fn pid_of(child: &Child) -> io::Result<Pid> {
+    Pid::from_raw(child.id() as i32).ok_or_else(|| io::Error::other(format!("no such pid: {}", child.id())))
 }
 
 /// A command started under the pidfile's lock, with the signals sent to this process passed on to it.
 struct Supervised {
     child: Child,
-    /// Names the command until this is dropped, even after it is reaped: a signal sent through it cannot reach a
-    /// process that took the pid over.
-    pidfd: Option<OwnedFd>,
+    target: Target,
     name: String,
     signals: signals::Handle,
     forwarder: JoinHandle<()>,
@@ -83,42 +133,46 @@ impl Supervised {
         path: &Path,
         mut program: Command,
     ) -> Result<Supervised, Failure> {
-        let name = args.command[0].clone();
+        let name = args.program();
         // Before the command starts, so that a signal sent as soon as it runs is passed on, not fatal to us.
         let signals = signals::Forwarder::register()?;
         let inherited = inheritable_lock(guard, path)?;
         let child = program.spawn().map_err(|error| cannot_run(&name, &error))?;
         drop(inherited);
         let child_pid = child.id();
-        let pidfd = rustix::process::Pid::from_raw(child_pid as i32)
-            .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
+        let failed = |error: io::Error| Failure::new(exit::FAILURE, format!("cannot supervise {name}: {error}"));
+        let target = Target::of(pid_of(&child).map_err(failed)?);
         guard.write_pid(child_pid)?;
         settings.say(&format!("{} runs {name} as pid {child_pid}", args.service));
         let handle = signals.handle()?;
-        let target = pidfd.as_ref().and_then(|pidfd| pidfd.try_clone().ok());
-        let forwarder = std::thread::spawn(move || signals.forward(target, child_pid));
-        Ok(Supervised { child, pidfd, name, signals: handle, forwarder })
+        let forwarded = target.try_clone().map_err(failed)?;
+        let forwarder = std::thread::spawn(move || signals.forward(forwarded, child_pid));
+        Ok(Supervised { child, target, name, signals: handle, forwarder })
     }
 
     fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Sends `signal` to the command, unless it has been reaped.
+    /// Sends `signal` to the command.
     fn send(&self, signal: rustix::process::Signal) {
-        if let Some(pidfd) = &self.pidfd {
-            // The command may have just exited; there is nothing more to do then.
-            let _ = rustix::process::pidfd_send_signal(pidfd, signal);
-        }
+        self.target.send(signal);
     }
 
     /// Waits for the command, removes the pidfile unless a process the command started holds its lock, and returns
     /// the command's status as an exit code.
     fn finish(mut self, settings: &Settings, guard: &mut PidFile, path: &Path) -> Result<u8, Failure> {
-        let status =
-            self.child.wait().map_err(|error| Failure::new(1, format!("cannot wait for {}: {error}", self.name)));
+        // Reaped only once the forwarder, which may signal it by pid, has stopped.
+        if let Ok(pid) = pid_of(&self.child) {
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+            while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(WaitId::Pid(pid), options) {}
+        }
         self.signals.close();
         let _ = self.forwarder.join();
+        let status = self
+            .child
+            .wait()
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot wait for {}: {error}", self.name)));
         // Processes the command started may still hold the lock it inherited: removing the file would let a second
         // instance start beside them, so it is left to those that outlive a short grace (a child of a shell that is
         // ending as well, say).
@@ -127,11 +181,11 @@ impl Supervised {
                 Ok(pidfiles::Status::Unproven { holder: Some(holder), .. }) => holder.to_string(),
                 _ => "a process".to_owned(),
             };
-            eprintln!(
-                "pidfile: {} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
+            crate::common::warn(&format!(
+                "{} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
                 self.name,
                 path.display()
-            );
+            ));
         }
         let code = exit_code(status?);
         settings.say(&format!("{} exited with status {code}", self.name));
@@ -144,7 +198,7 @@ fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128u8.saturating_add(signal as u8),
-        (None, None) => 1,
+        (None, None) => exit::FAILURE,
     }
 }
 
@@ -168,6 +222,6 @@ pub fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
 
 /// The error for a command that could not be started: 127 when it was not found, 126 when it could not run.
 pub fn cannot_run(program: &str, error: &io::Error) -> Failure {
-    let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
+    let code = if error.kind() == io::ErrorKind::NotFound { exit::NOT_FOUND } else { exit::CANNOT_RUN };
     Failure::new(code, format!("cannot run {program}: {error}"))
 }

@@ -5,7 +5,7 @@ use pidfiles::{Config, PidConfig, Status};
 use serde::Serialize;
 
 use crate::args::{Format, StatusArgs};
-use crate::common::{Failure, Settings, exit, locked_by, modified, rfc3339};
+use crate::common::{self, Failure, Settings, exit, locked_by, modified, rfc3339};
 use crate::state::State;
 
 /// What a pidfile says of its service, in the shape `--json` prints it.
@@ -104,16 +104,18 @@ impl Report {
 pub fn run(settings: &Settings, args: &StatusArgs) -> Result<u8, Failure> {
     let format = args.format().map_err(|message| Failure::new(exit::USAGE, message))?;
     let report = Report::of(&args.service, &settings.config)?;
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|error| Failure::new(exit::UNKNOWN, error.to_string()))?
-        ),
-        Format::Prometheus => print!("{}", crate::prometheus::exposition(std::slice::from_ref(&report))),
-        Format::Text if report.state == State::Unknown => {
-            eprintln!("pidfile: {}", report.error.as_deref().unwrap_or("unknown state"));
+    let answer = match format {
+        Format::Json => {
+            serde_json::to_string(&report).map_err(|error| Failure::new(exit::UNKNOWN, error.to_string()))? + "\n"
         }
-        Format::Text => println!("{}", report.sentence()),
-    }
+        Format::Prometheus => crate::prometheus::exposition(std::slice::from_ref(&report)),
+        Format::Text if report.state == State::Unknown => {
+            common::warn(report.error.as_deref().unwrap_or("unknown state"));
+            String::new()
+        }
+        Format::Text => report.sentence() + "\n",
+    };
+    // Not 1, which would say the service is dead: the state is unknown to whoever reads the answer.
+    common::print(&answer).map_err(|failure| Failure::new(exit::UNKNOWN, failure.message))?;
     Ok(report.state.lsb_code())
 }

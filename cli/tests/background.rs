@@ -302,3 +302,182 @@ fn a_caller_killed_while_it_waits_leaves_the_service_to_start() {
     assert!(process_lives(supervisor), "the supervisor outlived its report");
     assert_eq!(place.running_pid(), pid);
 }
+
+#[test]
+fn a_start_keeps_none_of_the_descriptors_its_caller_inherited() {
+    let place = Place::new();
+    // The caller gets its output pipe again as descriptor 3, inheritable, as debconf passes its pipe to the
+    // maintainer scripts that start services: a supervisor or command keeping it would keep the pipe from its end.
+    let mut caller = Command::new("sh");
+    caller
+        .args(["-c", r#"exec "$@" 3>&1"#, "sh", BIN, "--dir", place.dir.path().to_str().unwrap(), "--instance", "t"])
+        .args(["run", "--background", "--ready-after", "0s", "web", "--", "sleep", "600"]);
+    let child = caller.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let output = within_seconds(60, move || child.unwrap().wait_with_output().unwrap());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    // Neither has a pipe of its own: any pipe it holds is the caller's.
+    for process in [pid, supervisor] {
+        let pipes: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{process}/fd"))
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.unwrap().path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+            .collect();
+        assert_eq!(pipes, Vec::<PathBuf>::new(), "pid {process} kept the caller's pipe");
+    }
+}
+
+#[test]
+fn a_log_that_is_a_fifo_no_one_reads_is_refused_at_once() {
+    let place = Place::new();
+    let fifo = place.file("web.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // `run` fails the test after a minute: opening the FIFO to write would wait for a reader that never comes.
+    let output = place.start(&["--log", fifo.to_str().unwrap()], &["sleep", "600"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!("pidfile: cannot open the log {}: it is a FIFO that no process reads\n", fifo.display())
+    );
+    assert!(!place.path().exists(), "nothing started");
+}
+
+#[test]
+fn an_instance_name_that_looks_like_an_option_is_passed_on_as_a_name() {
+    let place = Place::new();
+    let mut start = Command::new(BIN);
+    start.args(["--dir", place.dir.path().to_str().unwrap(), "--instance=-v"]).args([
+        "run",
+        "--background",
+        "--ready-after",
+        "0s",
+        "web",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let output = within_seconds(60, move || start.stdin(Stdio::null()).output().unwrap());
+    let claimed = place.file("-v-web.pid").exists();
+    let dir = place.dir.path().to_str().unwrap();
+    let stopped = Command::new(BIN).args(["--dir", dir, "--instance=-v", "stop", "web"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(claimed, "the supervisor claimed -v-web.pid");
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+}
+
+#[test]
+fn a_log_planted_by_another_user_in_a_directory_anyone_can_write_to_is_refused() {
+    if !common::runs_as_root("to plant a log as the user nobody") {
+        return;
+    }
+    let place = Place::new();
+    // As /tmp: sticky, and anyone may write to it.
+    let shared = place.file("shared");
+    std::fs::create_dir(&shared).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = shared.join("web.log");
+    std::fs::write(&planted, "nobody's\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let output = place.start(&["--log", planted.to_str().unwrap()], &["sh", "-c", "echo secret; exec sleep 600"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "pidfile: cannot open the log {}: it belongs to uid 65534, in a directory anyone can write to\n",
+            planted.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "nobody's\n", "nothing written into it");
+    assert!(!place.path().exists(), "nothing started");
+}
+
+/// README's init script, with its server replaced by `sleep`, its log and pid directory by the place's, and
+/// `pidfile` by the one under test.
+fn readme_init_script(place: &Place) -> PathBuf {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme.find("#!/bin/sh\ncase \"$1\" in\n").expect("README has the init script");
+    let script = &readme[start..start + readme[start..].find("```").unwrap()];
+    let log = place.file("web.log");
+    let script = script
+        .replace("/usr/bin/web-server --port 8080", "sleep 600")
+        .replace("/var/log/web.log", log.to_str().unwrap())
+        .replace("pidfile --instance", &format!("{BIN} --dir {} --instance", place.dir.path().display()));
+    let path = place.file("web");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Runs the init script with `action`, its output piped: what it wrote, once both pipes ended, within a minute.
+fn init(script: &std::path::Path, action: &str) -> Output {
+    let child =
+        Command::new(script).arg(action).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    within_seconds(60, move || child.unwrap().wait_with_output().unwrap())
+}
+
+/// Runs the init script's `stop` when dropped, so that a failed test leaves no server behind.
+struct StopsAtTheEnd(PathBuf);
+
+impl Drop for StopsAtTheEnd {
+    fn drop(&mut self) {
+        init(&self.0, "stop");
+    }
+}
+
+#[test]
+fn the_readme_init_script_starts_restarts_and_stops_the_service_with_its_output_piped() {
+    let place = Place::new();
+    let script = readme_init_script(&place);
+    let _stopped_at_the_end = StopsAtTheEnd(script.clone());
+    let pidfile = place.file("prod-web.pid");
+    let started = init(&script, "start");
+    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    let first = std::fs::read_to_string(&pidfile).unwrap();
+    let status = init(&script, "status");
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert_eq!(init(&script, "start").status.code(), Some(1), "already running");
+    let restarted = init(&script, "restart");
+    assert_eq!(restarted.status.code(), Some(0), "{}", stderr(&restarted));
+    assert_ne!(std::fs::read_to_string(&pidfile).unwrap(), first, "a new server");
+    let stopped = init(&script, "stop");
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    assert_eq!(init(&script, "status").status.code(), Some(3), "not running");
+    assert_eq!(init(&script, "reload").status.code(), Some(2), "not an action");
+}
+
+#[test]
+fn a_log_on_a_full_disk_changes_nothing_of_a_start() {
+    let place = Place::new();
+    let failed = place.start(&["--log", "/dev/full", "--ready-after", "10m"], &["sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+    assert!(!place.path().exists());
+    // --verbose: the supervisor says what it does into the log, and fails to.
+    let output = place.run(&[
+        "--verbose",
+        "run",
+        "--background",
+        "--log",
+        "/dev/full",
+        "--ready-after",
+        "0s",
+        "web",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    let supervisor: u32 = stat(pid)[1].parse().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{supervisor}/comm")).unwrap(), "pidfile\n", "supervised");
+}
+
+#[test]
+fn a_failure_naming_a_program_with_a_newline_comes_back_whole() {
+    let place = Place::new();
+    let output = place.start(&[], &["/no\nsuch"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(stderr(&output), "pidfile: cannot run /no\\nsuch: No such file or directory (os error 2)\n");
+}

@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         ));
     }
     let timing = Timing::new(args.ttl, args.kill_grace).map_err(|message| Failure::new(USAGE, message))?;
-    let (service, command) = (args.service.as_str(), args.command.as_slice());
+    let (service, command, name_of_program) = (args.service.as_str(), args.command.as_slice(), args.program());
     let (path, name) = pidfile_and_name(settings, service)?;
     // Registered before anything is claimed: a SIGTERM while waiting for the lease ends the wait cleanly (the
     // pidfile removed), and one that comes as COMMAND starts is passed on to it, as `run` passes signals on: once.
@@ -51,11 +51,15 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         Ok(guard) => guard,
         Err(pidfiles::Error::AlreadyRunning { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
-            return Err(Failure::new(1, format!("{service} is already running ({pid}); not starting {}", command[0])));
+            return Err(Failure::new(
+                1,
+                format!("{service} is already running ({pid}); not starting {}", name_of_program),
+            ));
         }
         Err(error) => return Err(error.into()),
     };
-    let info = HolderInfo::of_this_process(&command.join(" "));
+    let info =
+        HolderInfo::of_this_process(&command.iter().map(|part| part.to_string_lossy()).collect::<Vec<_>>().join(" "));
     let lease = wait_for_lease(cluster, &name, &info, &timing, args, &signals)?;
     settings.say(&format!("took the cluster lease of {name} (token {}, lease {})", lease.token(), lease.lease_id()));
 
@@ -71,7 +75,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     crate::die_with_supervisor(&mut program);
     // Spawned from this, the main thread, which lives until COMMAND is reaped: PR_SET_PDEATHSIG fires when the
     // thread that forked ends, not the process.
-    let mut child = program.spawn().map_err(|error| cannot_run(&command[0], &error))?;
+    let mut child = program.spawn().map_err(|error| cannot_run(&name_of_program, &error))?;
     drop(inherited);
     let child_pid = child.id();
     // Until it is reaped, the child's pid is its own, so the pidfd opened now names it; signals go through it.
@@ -80,14 +84,21 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         Some(Err(error)) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Failure::new(1, format!("cannot watch {} (pid {child_pid}): pidfd_open: {error}", command[0])));
+            return Err(Failure::new(
+                1,
+                format!("cannot watch {} (pid {child_pid}): pidfd_open: {error}", name_of_program),
+            ));
         }
-        None => return Err(Failure::new(1, format!("{} has no pid", command[0]))),
+        None => return Err(Failure::new(1, format!("{} has no pid", name_of_program))),
     };
     guard.write_pid(child_pid)?;
-    settings.say(&format!("{service} runs {} as pid {child_pid} with fencing token {}", command[0], lease.token()));
+    settings.say(&format!(
+        "{service} runs {} as pid {child_pid} with fencing token {}",
+        name_of_program,
+        lease.token()
+    ));
 
-    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &signals, &command[0]);
+    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &signals, &name_of_program);
     // COMMAND is reaped: there is no one to pass signals on to while the lease and the pidfile are let go.
     drop(signals);
     let outcome = outcome?;
@@ -95,14 +106,14 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         if !released {
             eprintln!(
                 "pidfile: {} exited, but a process it started still holds the lock of {}: the pidfile is left to it",
-                command[0],
+                name_of_program,
                 path.display()
             );
         }
     };
     if let Some(stopped) = outcome.stopped {
         left_to_others(release_after_grace(&mut guard)?);
-        eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", command[0]);
+        eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", name_of_program);
         // Last, as it may wait for members that do not answer: revoking a lost lease frees it at once if etcd still
         // counts it (a partition that healed), and is harmless otherwise.
         drop(lease);
@@ -117,7 +128,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     }
     left_to_others(release_after_grace(&mut guard)?);
     let code = exit_code(outcome.status);
-    settings.say(&format!("{} exited with status {code}", command[0]));
+    settings.say(&format!("{} exited with status {code}", name_of_program));
     Ok(code)
 }
 
@@ -131,7 +142,7 @@ fn wait_for_lease(
     args: &RunArgs,
     signals: &Forwarder,
 ) -> Result<Lease, Failure> {
-    let program = &args.command[0];
+    let program = args.program();
     let started = Instant::now();
     let (mut said_held, mut said_no_quorum) = (false, false);
     loop {

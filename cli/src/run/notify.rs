@@ -56,6 +56,25 @@ impl NotifySocket {
             Err(error) => Err(error),
         }
     }
+
+    /// Whether a message already received, and not read yet, says `READY=1`; reads them all, without waiting.
+    pub fn said_ready(&self) -> io::Result<bool> {
+        self.socket.set_nonblocking(true)?;
+        let mut message = [0; 4096];
+        let mut ready = false;
+        // Bounded, so that a process that keeps sending cannot keep the supervisor here; the queue holds fewer
+        // (net.unix.max_dgram_qlen).
+        for _ in 0..1024 {
+            match self.socket.recv(&mut message) {
+                Ok(length) => ready |= says_ready(&message[..length]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => return Err(error),
+            }
+        }
+        self.socket.set_nonblocking(false)?;
+        Ok(ready)
+    }
 }
 
 impl Drop for NotifySocket {

@@ -31,7 +31,8 @@ use rustix::process::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_registry::SigId;
 
-use crate::common::Failure;
+use super::Target;
+use crate::common::{Failure, exit};
 
 /// The signals a supervisor passes on to its command.
 const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
@@ -80,7 +81,7 @@ impl Delivery {
 impl Forwarder {
     /// Replaces the default action of the forwarded signals (ending this process) by noting them.
     pub fn register() -> Result<Forwarder, Failure> {
-        let failed = |error: std::io::Error| Failure::new(1, format!("cannot handle signals: {error}"));
+        let failed = |error: std::io::Error| Failure::new(exit::FAILURE, format!("cannot handle signals: {error}"));
         // A datagram per delivery: the two bytes of a record arrive together, or not at all.
         let (deliveries, notes) = std::os::unix::net::UnixDatagram::pair().map_err(failed)?;
         let (deliveries, notes) = (OwnedFd::from(deliveries), OwnedFd::from(notes));
@@ -107,7 +108,10 @@ impl Forwarder {
 
     /// What stops [`Forwarder::forward`].
     pub fn handle(&self) -> Result<Handle, Failure> {
-        self.stop.try_clone().map(Handle).map_err(|error| Failure::new(1, format!("cannot handle signals: {error}")))
+        self.stop
+            .try_clone()
+            .map(Handle)
+            .map_err(|error| Failure::new(exit::FAILURE, format!("cannot handle signals: {error}")))
     }
 
     /// The next delivery noted, waiting for one if `wait`; `None` when there is none (without waiting), or when the
@@ -137,15 +141,18 @@ impl Forwarder {
     #[cfg(feature = "cluster")]
     pub fn forward_pending(&self, child: BorrowedFd<'_>, child_pid: u32) {
         for delivery in self.pending() {
-            pass_on(delivery, Some(child), child_pid);
+            pass_on(delivery, child_pid, |signal| {
+                // The command may have just exited; there is nothing more to do then.
+                let _ = rustix::process::pidfd_send_signal(child, signal);
+            });
         }
     }
 
     /// Passes each signal this process receives on to the command, through its pidfd, unless the command got it
     /// already, until the handle is closed.
-    pub fn forward(self, child: Option<OwnedFd>, child_pid: u32) {
+    pub fn forward(self, child: Target, child_pid: u32) {
         while let Some(delivery) = self.next(true) {
-            pass_on(delivery, child.as_ref().map(AsFd::as_fd), child_pid);
+            pass_on(delivery, child_pid, |signal| child.send(signal));
         }
     }
 }
@@ -165,14 +172,13 @@ impl Drop for Forwarder {
     }
 }
 
-/// Sends the delivered signal to the command, unless it reached it already.
-fn pass_on(delivery: Delivery, child: Option<BorrowedFd<'_>>, child_pid: u32) {
+/// Sends the delivered signal to the command with `send`, unless it reached it already.
+fn pass_on(delivery: Delivery, child_pid: u32, send: impl FnOnce(rustix::process::Signal)) {
     if delivery.reached(child_pid) {
         return;
     }
-    if let (Some(child), Some(signal)) = (child, rustix::process::Signal::from_named_raw(delivery.signal)) {
-        // The command may have just exited; there is nothing more to do then.
-        let _ = rustix::process::pidfd_send_signal(child, signal);
+    if let Some(signal) = rustix::process::Signal::from_named_raw(delivery.signal) {
+        send(signal);
     }
 }
 

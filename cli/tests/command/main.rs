@@ -12,6 +12,7 @@ mod formats;
 mod get;
 mod help;
 mod list;
+mod output;
 mod path;
 mod planted;
 mod remove;

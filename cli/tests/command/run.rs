@@ -129,3 +129,22 @@ fn run_leaves_the_pidfile_to_processes_that_keep_changing_pid() {
     // Once the hopping ends, the file is stale and the next start takes it over.
     wait_for_value(|| (place.run(&["run", "web", "--", "true"]).status.code() == Some(0)).then_some(()));
 }
+
+#[test]
+fn run_passes_on_arguments_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let place = Place::new();
+    let output =
+        place.command(&["run", "bytes", "--", "printf", "%s"]).arg(std::ffi::OsStr::from_bytes(b"caf\xe9")).output();
+    let output = output.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"caf\xe9");
+}
+
+#[test]
+fn a_program_name_with_a_newline_is_named_on_one_line() {
+    let place = Place::new();
+    let output = place.run(&["run", "code", "--", "/no\nsuch"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(stderr(&output), "pidfile: cannot run /no\\nsuch: No such file or directory (os error 2)\n");
+}

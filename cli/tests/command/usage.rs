@@ -49,3 +49,12 @@ fn a_bad_service_name_is_named_with_what_is_wrong() {
     let output = place.run(&["get", "a/b"]);
     assert_eq!(stderr(&output), "pidfile: invalid service name \"a/b\": it contains '/'\n");
 }
+
+#[test]
+fn an_argument_that_is_not_utf8_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let place = Place::new();
+    let output = place.command(&["get"]).arg(std::ffi::OsStr::from_bytes(b"caf\xe9")).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stderr(&output), "pidfile: the argument \"caf\\xE9\" is not valid UTF-8 (see pidfile --help)\n");
+}
