@@ -82,10 +82,14 @@ impl Cluster {
 
     /// Revokes the lease of the current holder of `name`, deleting the key (for `stop --revoke`): the holder
     /// learns it on its next renewal. Returns the holder whose lease was revoked, if there was one.
+    /// [`Error::Unleased`] when the key is bound to no lease (written by hand), which no revocation removes.
     pub fn revoke(&self, name: &str, options: &Options) -> Result<Option<Holder>, Error> {
         let backend = self.backend(options);
         let holder = holder(&*backend, self, name)?;
         if let Some(holder) = &holder {
+            if holder.lease == 0 {
+                return Err(Error::Unleased { key: holder.key.clone() });
+            }
             backend.revoke(holder.lease)?;
         }
         Ok(holder)

@@ -225,3 +225,20 @@ fn revoking_a_free_name_revokes_nothing() {
     assert!(cluster.revoke("default-web", &options()).unwrap().is_none());
     assert!(cluster.holders(&options()).unwrap().is_empty());
 }
+
+#[test]
+fn revoking_a_key_bound_to_no_lease_fails_naming_the_key() {
+    let Some(cluster) = test_cluster() else { return };
+    // As `etcdctl put` would by hand: a key with no lease, which never expires and which no revocation removes.
+    let key = cluster.key("default-web");
+    let url = format!("http://{}/v3/kv/put", cluster.endpoints()[0]);
+    let encode = |text: &str| base64::prelude::BASE64_STANDARD.encode(text);
+    ureq::post(&url).send_json(serde_json::json!({ "key": encode(&key), "value": encode("by hand") })).unwrap();
+    let error = cluster.revoke("default-web", &options()).unwrap_err();
+    assert!(matches!(error, Error::Unleased { .. }), "{error}");
+    assert!(error.to_string().contains(&key), "{error}");
+    assert_eq!(cluster.holder("default-web", &options()).unwrap().unwrap().lease, 0);
+    // Nothing else removes it.
+    let url = format!("http://{}/v3/kv/deleterange", cluster.endpoints()[0]);
+    ureq::post(&url).send_json(serde_json::json!({ "key": encode(&key) })).unwrap();
+}
