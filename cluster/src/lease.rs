@@ -49,8 +49,8 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Waits until `name` is free and takes it, for at most `timeout` (`None`: forever). While someone holds it, the
-    /// key is read every [`Options::poll_every`], and taken as soon as it is gone.
+    /// Waits until `name` is free and takes it, for at most `timeout` (`None`, or `Duration::MAX`: forever). While
+    /// someone holds it, the key is read every [`Options::poll_every`], and taken as soon as it is gone.
     ///
     /// Fails with [`Error::Timeout`] (naming the holder seen last) when the timeout passes while the lock is held,
     /// and with [`Error::NoQuorum`] when it passes while no member answers; until then, both are waited out.
@@ -345,7 +345,8 @@ pub(crate) fn acquire(
     options: &Options,
     timeout: Option<Duration>,
 ) -> Result<Lease, Error> {
-    let give_up = timeout.map(|timeout| clock::now() + timeout);
+    // A timeout too long to add to the clock is as good as none.
+    let give_up = timeout.and_then(|timeout| clock::now().checked_add(timeout));
     let mut last_refusal = match attempt(Arc::clone(&backend), cluster, name, info, options) {
         Ok(lease) => return Ok(lease),
         Err(error @ (Error::Held { .. } | Error::NoQuorum { .. })) => error,
@@ -637,6 +638,15 @@ mod tests {
         assert_eq!((holder.token, holder.lease, holder.name.as_str()), (3, 99, "default-test"));
         assert_eq!(holder.info.unwrap().host, "h");
         assert_eq!(*fake.revoked.lock().unwrap(), [LEASE]);
+    }
+
+    #[test]
+    fn blocking_acquire_takes_the_longest_timeout_as_forever() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let info = HolderInfo::of_this_process("test");
+        let backend = Arc::clone(&fake) as Arc<dyn Backend>;
+        let lease = acquire(backend, &cluster(), "default-test", &info, &often(60), Some(Duration::MAX)).unwrap();
+        assert_eq!(lease.token(), TOKEN);
     }
 
     #[test]
