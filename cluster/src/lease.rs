@@ -267,7 +267,8 @@ fn renew(
     let hedge_after = (renew_every / RETRY_SOONER).max(MIN_PAUSE);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut sent = 0u32;
-    let mut next_send = clock::now() + renew_every;
+    // Saturating: a period too long for the clock (`Duration::MAX`) means never.
+    let mut next_send = clock::now().saturating_add(renew_every);
     loop {
         let now = clock::now();
         if shared.deadline().is_lost(now) {
@@ -279,7 +280,7 @@ fn renew(
                 sent = sent.wrapping_add(1);
                 send_renewal(shared, backend, sender, &in_flight, sent % CHECK_KEY_EVERY == 0);
             }
-            next_send = now + hedge_after;
+            next_send = now.saturating_add(hedge_after);
         }
         let wait = next_send.saturating_sub(now).min(shared.deadline().at().saturating_sub(now));
         match events.recv_timeout(wait.max(Duration::from_millis(1))) {
@@ -288,7 +289,7 @@ fn renew(
                 if !shared.acknowledge(sent_at, ttl) {
                     return;
                 }
-                next_send = next_send.max(sent_at + renew_every);
+                next_send = next_send.max(sent_at.saturating_add(renew_every));
             }
             // A failed renewal changes nothing: the deadline stands, and the next renewal goes at `next_send`.
             Ok(Event::Renewed(_, Err(_))) => {}
@@ -601,6 +602,18 @@ mod tests {
         assert!(!readable_within(lease.lost_fd(), Duration::from_secs(4)));
         assert!(!lease.is_lost());
         assert!(lease.deadline() > first_deadline);
+    }
+
+    #[test]
+    fn renewal_period_too_long_for_the_clock_renews_never_without_panicking() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let lease = take(&fake, &often(60)).unwrap();
+        let backend = Arc::clone(&fake) as Arc<dyn Backend>;
+        let (sender, events) = std::sync::mpsc::channel();
+        sender.send(Event::Stop).unwrap();
+        // Here, on the test's thread: a panic fails the test instead of ending a renewing thread unseen.
+        renew(&lease.shared, &backend, Duration::MAX, &events, &sender);
+        assert!(!lease.is_lost());
     }
 
     #[test]
