@@ -177,6 +177,36 @@ fn revoked_lease_stops_the_command_with_status_75() {
 }
 
 #[test]
+fn waiting_host_takes_over_with_a_greater_token_when_the_holder_exits() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let holder = first.start("web", "echo $PIDFILE_FENCING_TOKEN; exec sleep 60");
+    let _ = pid_in(&first.pidfile("web"));
+    // Its stderr in a file, read while it runs: it must have seen the holder before the holder stops.
+    let said = second.dir.path().join("stderr");
+    let waiting = Supervisor(Some(
+        second
+            .command(&["run", "--ttl", "3s", "web", "--", "sh", "-c", "echo $PIDFILE_FENCING_TOKEN"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&said).unwrap())
+            .spawn()
+            .unwrap(),
+    ));
+    let says_it_waits = || std::fs::read_to_string(&said).unwrap().contains("waiting for the cluster lease of t-web");
+    eventually("the second host says it waits", says_it_waits);
+
+    let stopped = first.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let first_token: u64 = stdout(&holder.finish(Duration::from_secs(10))).trim().parse().unwrap();
+    let output = waiting.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(0), "{}", std::fs::read_to_string(&said).unwrap());
+    let second_token: u64 = stdout(&output).trim().parse().unwrap();
+    assert!(second_token > first_token, "{second_token} after {first_token}");
+}
+
+#[test]
 fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
