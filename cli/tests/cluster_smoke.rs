@@ -207,6 +207,24 @@ fn waiting_host_takes_over_with_a_greater_token_when_the_holder_exits() {
 }
 
 #[test]
+fn command_status_is_passed_on_when_sigchld_was_ignored_by_the_caller() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    // bash's `trap '' CHLD` ignores SIGCHLD, and the ignoring is inherited across exec: the kernel would then reap
+    // COMMAND itself, its status lost, and its pid free for another process before the supervisor watches it.
+    let args = ["run", "--ttl", "3s", "web", "--", "sh", "-c", "sleep 0.2; exit 3"];
+    let pidfile = host.command(&args);
+    let output = Command::new("bash")
+        .args(["-c", "trap '' CHLD; exec \"$0\" \"$@\""])
+        .arg(pidfile.get_program())
+        .args(pidfile.get_args())
+        .envs(pidfile.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}
+
+#[test]
 fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));

@@ -42,6 +42,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         ));
     }
     let timing = Timing::new(args.ttl, args.kill_grace).map_err(|message| Failure::new(USAGE, message))?;
+    crate::reap_own_children();
     let (service, command) = (args.service.as_str(), args.command.as_slice());
     let (path, name) = pidfile_and_name(settings, service)?;
     // Registered before anything is claimed: a SIGTERM while waiting for the lease ends the wait cleanly (the
