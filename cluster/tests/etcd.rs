@@ -114,6 +114,17 @@ fn holders_lists_every_lock_under_the_prefix() {
 }
 
 #[test]
+fn holders_leaves_out_the_locks_of_a_prefix_under_it() {
+    let Some(cluster) = test_cluster() else { return };
+    let url = format!("etcd://{}{}/nested", cluster.endpoints().join(","), cluster.prefix());
+    let nested = Cluster::parse(&url).unwrap();
+    let _web = Lease::try_acquire(&nested, "default-web", &info("web"), &options()).unwrap();
+    assert_eq!(nested.holders(&options()).unwrap().len(), 1);
+    let names: Vec<String> = cluster.holders(&options()).unwrap().into_iter().map(|holder| holder.name).collect();
+    assert!(names.is_empty(), "{names:?} are the nested prefix's, not locks of {}", cluster.prefix());
+}
+
+#[test]
 fn waiting_contender_takes_the_lock_once_released() {
     let Some(cluster) = test_cluster() else { return };
     let first = Lease::try_acquire(&cluster, "default-web", &info("first"), &options()).unwrap();
