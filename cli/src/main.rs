@@ -33,9 +33,9 @@ use crate::common::{Failure, Settings};
 
 /// The program's entry point, called by the C library with the command line.
 // The gates of unsafe code in the command are item by item: this C `main`, exported unmangled, and the copy of the
-// `argv` the C library hands it; `die_with_supervisor` below; the signal conversion in stop.rs; the module
-// run/signals.rs, whose handler is one send(2); the module run/descriptors.rs, which marks inherited descriptors,
-// known only by number, close-on-exec.
+// `argv` the C library hands it; `die_with_supervisor` and `reap_own_children` below; the signal conversion in
+// stop.rs; the module run/signals.rs, whose handler is one send(2); the module run/descriptors.rs, which marks
+// inherited descriptors, known only by number, close-on-exec.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
@@ -198,6 +198,17 @@ fn cluster_only_option(command: &Command) -> Option<&'static str> {
         Command::Stop(args) if args.revoke => Some("--revoke"),
         _ => None,
     }
+}
+
+/// Makes this process's children its own to reap: SIGCHLD back to its default action. Ignored by whoever started
+/// this process (bash's `trap '' CHLD`, a daemon that never waits), which exec keeps, it would have the kernel reap
+/// the command as it exits: its status lost, and its pid free for another process to take before the supervisor
+/// opens a pidfd on it or signals it. The command then starts with SIGCHLD at its default action too.
+#[allow(unsafe_code)]
+pub fn reap_own_children() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler, so no code runs in a signal context; this process has no
+    // handler of its own for SIGCHLD that this would remove.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
 }
 
 /// Makes the process `command` spawns get SIGKILL when the thread spawning it ends (PR_SET_PDEATHSIG), even if

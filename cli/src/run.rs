@@ -134,6 +134,7 @@ impl Supervised {
         mut program: Command,
     ) -> Result<Supervised, Failure> {
         let name = args.program();
+        crate::reap_own_children();
         // Before the command starts, so that a signal sent as soon as it runs is passed on, not fatal to us.
         let signals = signals::Forwarder::register()?;
         let inherited = inheritable_lock(guard, path)?;

@@ -185,6 +185,54 @@ fn sigterm_ends_the_wait_for_the_lease_with_the_pidfile_removed() {
 }
 
 #[test]
+fn waiting_host_takes_over_with_a_greater_token_when_the_holder_exits() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let holder = first.start("web", "echo $PIDFILE_FENCING_TOKEN; exec sleep 60");
+    let _ = command_in(&first.pidfile("web"), &holder);
+    // Its stderr in a file, read while it runs: it must have seen the holder before the holder stops.
+    let said = second.dir.path().join("stderr");
+    let waiting = Supervisor(Some(
+        second
+            .command(&["run", "--ttl", "3s", "web", "--", "sh", "-c", "echo $PIDFILE_FENCING_TOKEN"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&said).unwrap())
+            .spawn()
+            .unwrap(),
+    ));
+    let says_it_waits = || std::fs::read_to_string(&said).unwrap().contains("waiting for the cluster lease of t-web");
+    eventually("the second host says it waits", says_it_waits);
+
+    let stopped = first.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let first_token: u64 = stdout(&holder.finish(Duration::from_secs(10))).trim().parse().unwrap();
+    let output = waiting.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(0), "{}", std::fs::read_to_string(&said).unwrap());
+    let second_token: u64 = stdout(&output).trim().parse().unwrap();
+    assert!(second_token > first_token, "{second_token} after {first_token}");
+}
+
+#[test]
+fn command_status_is_passed_on_when_sigchld_was_ignored_by_the_caller() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    // bash's `trap '' CHLD` ignores SIGCHLD, and the ignoring is inherited across exec: the kernel would then reap
+    // COMMAND itself, its status lost, and its pid free for another process before the supervisor watches it.
+    let args = ["run", "--ttl", "3s", "web", "--", "sh", "-c", "sleep 0.2; exit 3"];
+    let pidfile = host.command(&args);
+    let output = Command::new("bash")
+        .args(["-c", "trap '' CHLD; exec \"$0\" \"$@\""])
+        .arg(pidfile.get_program())
+        .args(pidfile.get_args())
+        .envs(pidfile.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}
+
+#[test]
 fn command_dies_with_its_supervisor_killed() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));

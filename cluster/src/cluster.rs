@@ -67,12 +67,16 @@ impl Cluster {
         holder(&*self.backend(options), self, name)
     }
 
-    /// Every holder under the prefix, by the same rules as [`Cluster::holder`], in key order.
+    /// Every holder under the prefix, by the same rules as [`Cluster::holder`], in key order. Keys further down
+    /// (`{prefix}/a/b`) are not locks of this prefix, whose names have no `/`, but of a prefix under it: left out.
     pub fn holders(&self, options: &Options) -> Result<Vec<Holder>, Error> {
         let backend = self.backend(options);
         let under = format!("{}/", self.prefix);
         let mut holders = Vec::new();
         for key_value in backend.range(&under, true)? {
+            if key_value.key.strip_prefix(&under).is_some_and(|name| name.contains('/')) {
+                continue;
+            }
             let mut holder = self.holder_of(key_value);
             holder.ttl_left = backend.time_to_live(holder.lease)?;
             holders.push(holder);
@@ -82,10 +86,14 @@ impl Cluster {
 
     /// Revokes the lease of the current holder of `name`, deleting the key (for `stop --revoke`): the holder
     /// learns it on its next renewal. Returns the holder whose lease was revoked, if there was one.
+    /// [`Error::Unleased`] when the key is bound to no lease (written by hand), which no revocation removes.
     pub fn revoke(&self, name: &str, options: &Options) -> Result<Option<Holder>, Error> {
         let backend = self.backend(options);
         let holder = holder(&*backend, self, name)?;
         if let Some(holder) = &holder {
+            if holder.lease == 0 {
+                return Err(Error::Unleased { key: holder.key.clone() });
+            }
             backend.revoke(holder.lease)?;
         }
         Ok(holder)

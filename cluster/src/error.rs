@@ -42,6 +42,12 @@ pub enum Error {
         /// What the last one tried said.
         detail: String,
     },
+    /// The key of a lock is bound to no lease, so that it never expires and no revocation removes it: it was
+    /// written by hand (`etcdctl put`), not by a holder ([`Cluster::revoke`](crate::Cluster::revoke)).
+    Unleased {
+        /// The key.
+        key: String,
+    },
     /// The lease is lost: its deadline passed, or etcd said it is gone.
     Lost {
         /// The key the lease held.
@@ -71,6 +77,10 @@ impl fmt::Display for Error {
             Error::NoQuorum { endpoints, detail } => {
                 write!(f, "no etcd member answered with quorum (tried {}): {detail}", endpoints.join(", "))
             }
+            Error::Unleased { key } => write!(
+                f,
+                "{key} is bound to no lease, so it never expires (written by hand?): delete it (etcdctl del {key})"
+            ),
             Error::Lost { key } => write!(f, "the lease on {key} is lost"),
             Error::Protocol { endpoint, detail } => write!(f, "unexpected answer from etcd at {endpoint}: {detail}"),
             Error::Io(error) => write!(f, "{error}"),

@@ -20,6 +20,10 @@ const TRY_ANOTHER_MEMBER: [i64; 5] = [4, 8, 10, 13, 14];
 /// gRPC's NOT_FOUND, as etcd answers a revocation of a lease it does not know.
 const NOT_FOUND: i64 = 5;
 
+/// The longest time one request may be given: the HTTP client adds it to the clock, which a longer one (such as
+/// `Duration::MAX`, meaning "no limit") would overflow. A century is no limit either.
+const LONGEST_REQUEST_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A client of etcd's JSON gateway, trying each member in turn.
 #[derive(Debug)]
 pub(crate) struct Gateway {
@@ -40,7 +44,7 @@ enum Failure {
 impl Gateway {
     pub(crate) fn new(endpoints: Vec<String>, request_timeout: Duration) -> Gateway {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(request_timeout))
+            .timeout_global(Some(request_timeout.min(LONGEST_REQUEST_TIMEOUT)))
             .http_status_as_error(false)
             // The members are reached directly: an HTTP proxy named in the environment for the web would add a
             // point of failure between the lock and its quorum (and see every request).
@@ -345,6 +349,12 @@ mod tests {
         assert_eq!(gateway_error(&stream), (Some(5), Some("lease not found".to_owned())));
         assert_eq!(gateway_error(&json!({ "ID": "1", "TTL": "5" })), (None, None));
         assert_eq!(gateway_error(&json!({ "ID": "1", "error": "" })), (None, None));
+    }
+
+    #[test]
+    fn request_timeout_too_long_for_the_clock_is_no_panic() {
+        let gateway = Gateway::new(vec!["127.0.0.1:1".into()], Duration::MAX);
+        assert!(matches!(gateway.range("/pidfile/x", false), Err(Error::NoQuorum { .. })));
     }
 
     #[test]

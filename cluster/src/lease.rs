@@ -49,8 +49,8 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Waits until `name` is free and takes it, for at most `timeout` (`None`: forever). While someone holds it, the
-    /// key is read every [`Options::poll_every`], and taken as soon as it is gone.
+    /// Waits until `name` is free and takes it, for at most `timeout` (`None`, or `Duration::MAX`: forever). While
+    /// someone holds it, the key is read every [`Options::poll_every`], and taken as soon as it is gone.
     ///
     /// Fails with [`Error::Timeout`] (naming the holder seen last) when the timeout passes while the lock is held,
     /// and with [`Error::NoQuorum`] when it passes while no member answers; until then, both are waited out.
@@ -267,7 +267,11 @@ fn renew(
     let hedge_after = (renew_every / RETRY_SOONER).max(MIN_PAUSE);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut sent = 0u32;
-    let mut next_send = clock::now() + renew_every;
+    // The first renewal at once: the deadline so far counts from the grant's send time, which may be long past (a
+    // member that did not answer the grant costs a request timeout), and waiting a whole period to renew could let
+    // a supervisor's notice (SIGTERM at the deadline minus its grace) fire on a healthy lease (measured: TTL 5 s,
+    // grace 3 s, a dead first member, COMMAND stopped 0.2 s after it started).
+    let mut next_send = clock::now();
     loop {
         let now = clock::now();
         if shared.deadline().is_lost(now) {
@@ -279,7 +283,8 @@ fn renew(
                 sent = sent.wrapping_add(1);
                 send_renewal(shared, backend, sender, &in_flight, sent % CHECK_KEY_EVERY == 0);
             }
-            next_send = now + hedge_after;
+            // Saturating: a period too long for the clock (`Duration::MAX`) means never.
+            next_send = now.saturating_add(hedge_after);
         }
         let wait = next_send.saturating_sub(now).min(shared.deadline().at().saturating_sub(now));
         match events.recv_timeout(wait.max(Duration::from_millis(1))) {
@@ -288,7 +293,7 @@ fn renew(
                 if !shared.acknowledge(sent_at, ttl) {
                     return;
                 }
-                next_send = next_send.max(sent_at + renew_every);
+                next_send = next_send.max(sent_at.saturating_add(renew_every));
             }
             // A failed renewal changes nothing: the deadline stands, and the next renewal goes at `next_send`.
             Ok(Event::Renewed(_, Err(_))) => {}
@@ -345,7 +350,8 @@ pub(crate) fn acquire(
     options: &Options,
     timeout: Option<Duration>,
 ) -> Result<Lease, Error> {
-    let give_up = timeout.map(|timeout| clock::now() + timeout);
+    // A timeout too long to add to the clock is as good as none.
+    let give_up = timeout.and_then(|timeout| clock::now().checked_add(timeout));
     let mut last_refusal = match attempt(Arc::clone(&backend), cluster, name, info, options) {
         Ok(lease) => return Ok(lease),
         Err(error @ (Error::Held { .. } | Error::NoQuorum { .. })) => error,
@@ -474,6 +480,8 @@ mod tests {
         keepalive_delay: Duration,
         /// How long a keepalive asking one member takes (one asking all takes `keepalive_delay`).
         alone_delay: Duration,
+        /// How long the grant takes (as when the first member tried does not answer).
+        grant_delay: Duration,
         /// Whether the transaction finds the key held by someone else.
         held: bool,
         /// Whether the key reads as someone else's.
@@ -494,6 +502,7 @@ mod tests {
 
     impl Backend for Fake {
         fn grant(&self, ttl: i64) -> Result<(i64, i64), Error> {
+            std::thread::sleep(self.grant_delay);
             Ok((LEASE, ttl))
         }
         fn keepalive(&self, _lease: i64, everywhere: bool) -> Result<i64, Error> {
@@ -603,8 +612,38 @@ mod tests {
     }
 
     #[test]
+    fn renewal_period_too_long_for_the_clock_is_no_panic() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let lease = take(&fake, &often(60)).unwrap();
+        let backend = Arc::clone(&fake) as Arc<dyn Backend>;
+        let (sender, events) = std::sync::mpsc::channel();
+        sender.send(Event::Stop).unwrap();
+        // Here, on the test's thread: a panic fails the test instead of ending a renewing thread unseen.
+        renew(&lease.shared, &backend, Duration::MAX, &events, &sender);
+        assert!(!lease.is_lost());
+    }
+
+    #[test]
+    fn slow_grant_is_made_up_for_by_a_renewal_at_once() {
+        // The grant's send time counts, so a grant answered 2.6 s late (a member that did not answer) leaves 1 s of
+        // its 3.6 s; the first renewal, due 3 s on, would come too late without one sent as the lease starts.
+        let options = Options {
+            renew_every: Duration::from_secs(3),
+            margin: Duration::from_millis(400),
+            ..Options::with_ttl(Duration::from_secs(4))
+        };
+        let fake = Arc::new(Fake {
+            keepalive_ttl: AtomicI64::new(4),
+            grant_delay: Duration::from_millis(2600),
+            ..Fake::default()
+        });
+        let lease = take(&fake, &options).unwrap();
+        assert!(!readable_within(lease.lost_fd(), Duration::from_secs(2)), "lost though etcd renews it at once");
+    }
+
+    #[test]
     fn notice_fires_before_the_lost_descriptor() {
-        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(0), ..Fake::default() });
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
         let options = Options { renew_every: Duration::from_secs(3600), ..Options::with_ttl(Duration::from_secs(60)) };
         let lease = take(&fake, &options).unwrap();
         // 48 s left of a 60 s lease with a 12 s margin: a notice 50 s ahead is due already, the loss is not.
@@ -637,6 +676,15 @@ mod tests {
         assert_eq!((holder.token, holder.lease, holder.name.as_str()), (3, 99, "default-test"));
         assert_eq!(holder.info.unwrap().host, "h");
         assert_eq!(*fake.revoked.lock().unwrap(), [LEASE]);
+    }
+
+    #[test]
+    fn blocking_acquire_takes_the_longest_timeout_as_forever() {
+        let fake = Arc::new(Fake { keepalive_ttl: AtomicI64::new(60), ..Fake::default() });
+        let info = HolderInfo::of_this_process("test");
+        let backend = Arc::clone(&fake) as Arc<dyn Backend>;
+        let lease = acquire(backend, &cluster(), "default-test", &info, &often(60), Some(Duration::MAX)).unwrap();
+        assert_eq!(lease.token(), TOKEN);
     }
 
     #[test]

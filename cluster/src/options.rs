@@ -49,7 +49,7 @@ impl Default for Options {
 }
 
 fn granted_seconds(ttl: Duration) -> i64 {
-    let whole = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let whole = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
     i64::try_from(whole).unwrap_or(i64::MAX).max(2)
 }
 
@@ -62,6 +62,12 @@ mod tests {
         assert_eq!(Options::with_ttl(Duration::from_millis(5200)).ttl, Duration::from_secs(6));
         assert_eq!(Options::with_ttl(Duration::from_secs(1)).ttl, Duration::from_secs(2));
         assert_eq!(Options::with_ttl(Duration::from_secs(5)).ttl_seconds(), 5);
+    }
+
+    #[test]
+    fn longest_ttl_is_taken_without_overflow() {
+        let options = Options::with_ttl(Duration::MAX);
+        assert_eq!(options.ttl_seconds(), i64::MAX);
     }
 
     #[test]

@@ -114,6 +114,17 @@ fn holders_lists_every_lock_under_the_prefix() {
 }
 
 #[test]
+fn holders_leaves_out_the_locks_of_a_prefix_under_it() {
+    let Some(cluster) = test_cluster() else { return };
+    let url = format!("etcd://{}{}/nested", cluster.endpoints().join(","), cluster.prefix());
+    let nested = Cluster::parse(&url).unwrap();
+    let _web = Lease::try_acquire(&nested, "default-web", &info("web"), &options()).unwrap();
+    assert_eq!(nested.holders(&options()).unwrap().len(), 1);
+    let names: Vec<String> = cluster.holders(&options()).unwrap().into_iter().map(|holder| holder.name).collect();
+    assert!(names.is_empty(), "{names:?} are the nested prefix's, not locks of {}", cluster.prefix());
+}
+
+#[test]
 fn waiting_contender_takes_the_lock_once_released() {
     let Some(cluster) = test_cluster() else { return };
     let first = Lease::try_acquire(&cluster, "default-web", &info("first"), &options()).unwrap();
@@ -224,4 +235,21 @@ fn revoking_a_free_name_revokes_nothing() {
     let Some(cluster) = test_cluster() else { return };
     assert!(cluster.revoke("default-web", &options()).unwrap().is_none());
     assert!(cluster.holders(&options()).unwrap().is_empty());
+}
+
+#[test]
+fn revoking_a_key_bound_to_no_lease_fails_naming_the_key() {
+    let Some(cluster) = test_cluster() else { return };
+    // As `etcdctl put` would by hand: a key with no lease, which never expires and which no revocation removes.
+    let key = cluster.key("default-web");
+    let url = format!("http://{}/v3/kv/put", cluster.endpoints()[0]);
+    let encode = |text: &str| base64::prelude::BASE64_STANDARD.encode(text);
+    ureq::post(&url).send_json(serde_json::json!({ "key": encode(&key), "value": encode("by hand") })).unwrap();
+    let error = cluster.revoke("default-web", &options()).unwrap_err();
+    assert!(matches!(error, Error::Unleased { .. }), "{error}");
+    assert!(error.to_string().contains(&key), "{error}");
+    assert_eq!(cluster.holder("default-web", &options()).unwrap().unwrap().lease, 0);
+    // Nothing else removes it.
+    let url = format!("http://{}/v3/kv/deleterange", cluster.endpoints()[0]);
+    ureq::post(&url).send_json(serde_json::json!({ "key": encode(&key) })).unwrap();
 }

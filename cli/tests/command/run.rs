@@ -23,6 +23,20 @@ fn run_exits_with_the_commands_exit_code() {
 }
 
 #[test]
+fn run_exits_with_the_commands_exit_code_when_its_caller_ignored_sigchld() {
+    let place = Place::new();
+    // bash's `trap '' CHLD` ignores SIGCHLD, which exec keeps: the kernel would reap the command itself.
+    let pidfile = place.command(&["run", "code", "--", "sh", "-c", "sleep 0.2; exit 5"]);
+    let output = std::process::Command::new("bash")
+        .args(["-c", "trap '' CHLD; exec \"$0\" \"$@\""])
+        .arg(pidfile.get_program())
+        .args(pidfile.get_args())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+}
+
+#[test]
 fn run_exits_128_plus_the_signal_that_killed_the_command() {
     let place = Place::new();
     assert_eq!(place.run(&["run", "code", "--", "sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
