@@ -270,3 +270,112 @@ fn cluster_options_without_a_cluster_are_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--ttl needs --cluster"), "{}", stderr(&output));
 }
+
+/// The pid a command's script writes to `path`, once written.
+fn pid_written(path: &Path) -> u32 {
+    let mut pid = None;
+    eventually("the script writes its background pid", || {
+        pid = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+/// A process a command's script started, by the pid it wrote: killed if a test ends with it still alive.
+struct Started(u32);
+
+impl Started {
+    /// The process whose pid the script writes to `path`, once written.
+    fn written_to(path: &Path) -> Started {
+        Started(pid_written(path))
+    }
+
+    fn lives(&self) -> bool {
+        process_lives(self.0)
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.lives() {
+            let pid = rustix::process::Pid::from_raw(self.0 as i32).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[test]
+fn revoked_lease_stops_what_the_command_started() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let recorded = first.dir.path().join("grandchild");
+    let holder = first.start("web", &format!("sleep 100 >/dev/null 2>&1 & echo $! > {}; wait", recorded.display()));
+    let _ = command_in(&first.pidfile("web"), &holder);
+    let grandchild = Started::written_to(&recorded);
+    assert!(grandchild.lives());
+
+    let revoked = second.run(&["stop", "--revoke", "web"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", stderr(&revoked));
+    let output = holder.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(75), "{}", stderr(&output));
+    assert!(!grandchild.lives(), "the command's child is gone with it: {}", stderr(&output));
+}
+
+#[test]
+fn revoked_lease_stops_an_orphan_of_the_command() {
+    let Some(endpoints) = etcd() else { return };
+    let prefix = unique_name("smoke");
+    let (first, second) = (Host::new(&endpoints, &prefix), Host::new(&endpoints, &prefix));
+    let recorded = first.dir.path().join("orphan");
+    // The subshell exits at once: its sleep is orphaned, as a daemon that forks away is.
+    let holder =
+        first.start("web", &format!("(sleep 100 >/dev/null 2>&1 & echo $! > {}); exec sleep 60", recorded.display()));
+    let _ = command_in(&first.pidfile("web"), &holder);
+    let orphan = Started::written_to(&recorded);
+    assert!(orphan.lives());
+
+    let revoked = second.run(&["stop", "--revoke", "web"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", stderr(&revoked));
+    let output = holder.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(75), "{}", stderr(&output));
+    assert!(!orphan.lives(), "the orphan is gone with the command: {}", stderr(&output));
+}
+
+#[test]
+fn command_exiting_stops_what_it_left_running_before_the_lease_goes() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    let recorded = host.dir.path().join("background");
+    let holder = host.start("web", &format!("sleep 100 >/dev/null 2>&1 & echo $! > {}; exit 4", recorded.display()));
+    let output = holder.finish(Duration::from_secs(10));
+    let background = Started::written_to(&recorded);
+    assert_eq!(output.status.code(), Some(4), "the command's status: {}", stderr(&output));
+    assert!(!background.lives(), "what it left running is stopped: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("leaving 1 process(es) it started: stopped them (SIGTERM)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!host.pidfile("web").exists(), "the pidfile is removed");
+}
+
+#[test]
+fn orphans_that_end_while_the_command_runs_are_reaped() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    let recorded = host.dir.path().join("orphan");
+    let holder =
+        host.start("web", &format!("(sleep 0.2 >/dev/null 2>&1 & echo $! > {}); exec sleep 60", recorded.display()));
+    let _ = command_in(&host.pidfile("web"), &holder);
+    // It ends by itself: a pid to look at, not to kill once the test ends, as it may be another process's by then.
+    let orphan = pid_written(&recorded);
+    // A zombie until its parent, the supervisor by then, waits for it.
+    eventually("the orphan is reaped", || !Path::new(&format!("/proc/{orphan}")).exists());
+    assert!(process_lives(holder.pid()), "the supervisor goes on");
+
+    let stopped = host.run(&["stop", "web"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let output = holder.finish(Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(128 + 15), "{}", stderr(&output));
+}

@@ -5,6 +5,7 @@
 //! The exit codes: those of the local subcommands, and 75 (EX_TEMPFAIL) from `run` when the lease was lost and
 //! COMMAND stopped for it, so that a restart policy puts the host back into the contest.
 
+mod descendants;
 mod report;
 mod stop;
 mod supervise;

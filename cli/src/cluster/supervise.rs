@@ -14,6 +14,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+use super::descendants::{self, Reaper};
 use super::timing::Timing;
 use super::{LEASE_LOST, failure, pidfile_and_name};
 use crate::args::RunArgs;
@@ -67,6 +68,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
     // A duplicate of the locked descriptor, without close-on-exec, carries the pidfile's lock into the command.
     let inherited = rustix::io::dup(&guard)
         .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))?;
+    let reaper = Reaper::adopt()?;
     let mut program = Command::new(&command[0]);
     program
         .args(&command[1..])
@@ -99,10 +101,23 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
         lease.token()
     ));
 
-    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &signals, &name_of_program);
+    let outcome = supervise(&mut child, &pidfd, &lease, timing.kill_grace, &signals, &reaper, &name_of_program);
     // COMMAND is reaped: there is no one to pass signals on to while the lease and the pidfile are let go.
     drop(signals);
     let outcome = outcome?;
+    // What COMMAND started may hold the pidfile's lock and act for the service: it goes before the lease does. On
+    // a loss, it had its SIGTERM with COMMAND, and gets SIGKILL at the deadline; otherwise the kill grace.
+    let grace = if outcome.stopped.is_some() { lease.time_left() } else { timing.kill_grace.min(lease.time_left()) };
+    let stopped = descendants::stop_descendants(grace);
+    drop(reaper);
+    if stopped.found > 0 {
+        eprintln!(
+            "pidfile: {} ended, leaving {} process(es) it started: stopped them ({}) before letting the cluster lease go",
+            name_of_program,
+            stopped.found,
+            how_stopped(stopped, grace)
+        );
+    }
     let left_to_others = |released: bool| {
         if !released {
             eprintln!(
@@ -272,6 +287,7 @@ fn supervise(
     lease: &Lease,
     kill_grace: Duration,
     signals: &Forwarder,
+    reaper: &Reaper,
     program: &str,
 ) -> Result<Outcome, Failure> {
     let child_pid = child.id();
@@ -281,7 +297,7 @@ fn supervise(
     let mut killed: Option<(Instant, f64)> = None;
     loop {
         let (watch_lost, watch_notice) = (killed.is_none(), killed.is_none() && terminated.is_none());
-        let ready = match wait_for_events(pidfd, signals, lease.lost_fd(), notice, watch_lost, watch_notice) {
+        let ready = match wait_for_events(pidfd, signals, reaper, lease.lost_fd(), notice, watch_lost, watch_notice) {
             Ok(ready) => ready,
             Err(rustix::io::Errno::INTR) => continue,
             Err(error) => return Err(cannot_watch(&error)),
@@ -294,10 +310,15 @@ fn supervise(
             let seen = Instant::now();
             let late_ms = (pidfiles_cluster::boottime_now().as_secs_f64() - lease.deadline().as_secs_f64()) * 1e3;
             send(pidfd, Signal::KILL);
+            descendants::signal_descendants(Signal::KILL, Some(child_pid));
             killed = Some((seen, late_ms));
         } else if ready.notice {
             send(pidfd, Signal::TERM);
+            descendants::signal_descendants(Signal::TERM, Some(child_pid));
             terminated = Some(lease.time_left());
+        }
+        if ready.orphan_ended {
+            reaper.reap(Some(child_pid));
         }
         if ready.signalled {
             signals.forward_pending(pidfd.as_fd(), child_pid);
@@ -316,6 +337,7 @@ fn supervise(
 struct Ready {
     exited: bool,
     signalled: bool,
+    orphan_ended: bool,
     lost: bool,
     notice: bool,
 }
@@ -324,13 +346,18 @@ struct Ready {
 fn wait_for_events(
     pidfd: &OwnedFd,
     signals: &Forwarder,
+    reaper: &Reaper,
     lost: BorrowedFd<'_>,
     notice: BorrowedFd<'_>,
     watch_lost: bool,
     watch_notice: bool,
 ) -> Result<Ready, rustix::io::Errno> {
     // Timers that have been acted on stay readable: they are left out, or the loop would spin.
-    let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(signals, PollFlags::IN)];
+    let mut fds = vec![
+        PollFd::new(pidfd, PollFlags::IN),
+        PollFd::new(signals, PollFlags::IN),
+        PollFd::new(reaper, PollFlags::IN),
+    ];
     if watch_lost {
         fds.push(PollFd::from_borrowed_fd(lost, PollFlags::IN));
     }
@@ -342,14 +369,27 @@ fn wait_for_events(
     Ok(Ready {
         exited: ready(0),
         signalled: ready(1),
-        lost: watch_lost && ready(2),
-        notice: watch_notice && ready(if watch_lost { 3 } else { 2 }),
+        orphan_ended: ready(2),
+        lost: watch_lost && ready(3),
+        notice: watch_notice && ready(if watch_lost { 4 } else { 3 }),
     })
 }
 
 /// Sends `signal` to COMMAND through its pidfd; it may have just exited, which is no error.
 fn send(pidfd: &OwnedFd, signal: Signal) {
     let _ = rustix::process::pidfd_send_signal(pidfd.as_fd(), signal);
+}
+
+/// How [`descendants::stop_descendants`] stopped what COMMAND left running, for a message.
+fn how_stopped(stopped: descendants::Stopped, grace: Duration) -> String {
+    let mut how = "SIGTERM".to_owned();
+    if stopped.killed > 0 {
+        how += &format!(", SIGKILL to {} after {:.1} s", stopped.killed, grace.as_secs_f64());
+    }
+    if stopped.left > 0 {
+        how += &format!("; {} would not die even so", stopped.left);
+    }
+    how
 }
 
 fn timespec(duration: Duration) -> Timespec {
