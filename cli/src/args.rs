@@ -83,7 +83,10 @@ pub enum Command {
     /// With --cluster, the supervisor also takes SERVICE's lease in the etcd cluster (waiting while another host
     /// holds it), gives COMMAND PIDFILE_FENCING_TOKEN, PIDFILE_CLUSTER_KEY and PIDFILE_CLUSTER_LEASE, stops it
     /// when the lease cannot be renewed (SIGTERM --kill-grace before its deadline, SIGKILL at it) and then exits
-    /// with 75; COMMAND is killed if the supervisor dies.
+    /// with 75; COMMAND is killed if the supervisor dies. The processes COMMAND starts are stopped with it, even
+    /// those orphaned on the way (the supervisor is their subreaper); when COMMAND exits by itself, those it left
+    /// running get SIGTERM, then SIGKILL after --kill-grace, before the lease is let go. A supervisor killed by
+    /// SIGKILL cannot do that: COMMAND dies with it, but what COMMAND started lives on.
     #[command(
         after_help = "Examples:\n  pidfile run web -- /usr/bin/web-server --port 8080\n  pidfile run --exec web -- /usr/bin/web-server --port 8080\n  pidfile run --background --log /var/log/web.log web -- /usr/bin/web-server --port 8080\n  pidfile run --background --notify --timeout 30s web -- /usr/bin/web-server --port 8080"
     )]
@@ -177,7 +180,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub ttl: Option<Duration>,
     /// With --cluster: how long before the lease's deadline COMMAND gets SIGTERM when renewals fail, before
-    /// SIGKILL at the deadline (default: a fifth of the TTL).
+    /// SIGKILL at the deadline (default: a fifth of the TTL); also how long the processes COMMAND left running when
+    /// it exited get between SIGTERM and SIGKILL.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub kill_grace: Option<Duration>,
     /// With --cluster: give up at once (exit 1) when another host holds the lease, instead of waiting for it.
