@@ -361,6 +361,19 @@ fn command_exiting_stops_what_it_left_running_before_the_lease_goes() {
 }
 
 #[test]
+fn what_the_command_left_ignoring_sigterm_gets_sigkill_after_the_kill_grace() {
+    let Some(endpoints) = etcd() else { return };
+    let host = Host::new(&endpoints, &unique_name("smoke"));
+    let recorded = host.dir.path().join("background");
+    let script = format!("(trap '' TERM; exec sleep 100) >/dev/null 2>&1 & echo $! > {}", recorded.display());
+    let output = host.run(&["run", "--ttl", "3s", "--kill-grace", "1s", "web", "--", "sh", "-c", &script]);
+    let background = Started::written_to(&recorded);
+    assert_eq!(output.status.code(), Some(0), "the command's status: {}", stderr(&output));
+    assert!(!background.lives(), "it is killed: {}", stderr(&output));
+    assert!(stderr(&output).contains("stopped them (SIGTERM, SIGKILL to 1 after 1.0 s)"), "{}", stderr(&output));
+}
+
+#[test]
 fn orphans_that_end_while_the_command_runs_are_reaped() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
