@@ -1,7 +1,8 @@
 //! `pidfile run --cluster URL SERVICE -- COMMAND`: the host-local pidfile, then the cluster lease, then COMMAND,
 //! which never outlives either: SIGTERM when renewals have failed until `kill_grace` before the lease's deadline,
 //! SIGKILL at the deadline (at once if it had already passed, after a SIGSTOP or a suspend), and SIGKILL from the
-//! kernel if this supervisor dies (PR_SET_PDEATHSIG).
+//! kernel if this supervisor dies (PR_SET_PDEATHSIG). The processes COMMAND starts get the lease's SIGTERM and
+//! SIGKILL too (not the kernel's), and when COMMAND exits they are stopped before the lease goes (`descendants`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -421,6 +422,14 @@ mod tests {
         );
         let terminated = Stopped::Terminated { early: Duration::from_millis(999) }.to_string();
         assert!(terminated.starts_with("SIGTERM 999.0 ms before the lease's deadline"), "{terminated}");
+    }
+
+    #[test]
+    fn stopping_what_the_command_left_is_told_with_the_kills() {
+        let grace = Duration::from_millis(1500);
+        assert_eq!(how_stopped(descendants::Stopped { found: 2, killed: 0, left: 0 }, grace), "SIGTERM");
+        let killed = how_stopped(descendants::Stopped { found: 2, killed: 1, left: 1 }, grace);
+        assert_eq!(killed, "SIGTERM, SIGKILL to 1 after 1.5 s; 1 would not die even so");
     }
 
     #[test]
