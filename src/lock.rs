@@ -18,14 +18,14 @@
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustix::fs::{CWD, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::read::{self, Seen, symlink_refused};
 use crate::sys::{self, FileId, holders};
-use crate::{Error, directory, remove};
+use crate::{Doubt, Error, directory, remove};
 
 /// How many times the file may be found removed or replaced under us before giving up.
 const MAX_ATTEMPTS: usize = 1000;
@@ -63,7 +63,7 @@ fn attempt(path: &Path, mode: Mode, pid: u32, waiting_ends: Instant) -> Result<O
     let locked = holders::try_lock(&file).map_err(|error| Error::io("lock", path, error))?;
     let mut stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     if !locked {
-        refuse_unless_let_go(&file, &stat, path, read::settle_wait_until(waiting_ends))?;
+        refuse_unless_let_go(&file, &stat, path, waiting_ends)?;
         // The holder that let go may have written or cut the file meanwhile: its size decides the truncation.
         stat = rustix::fs::fstat(&file).map_err(|error| Error::io("inspect", path, error))?;
     }
@@ -124,12 +124,21 @@ fn open_error(path: &Path, operation: &'static str, error: Errno) -> Error {
 /// Waits, briefly, for a lock held by another open file description to be let go (a check or a removal holds it
 /// for an instant), and takes it then. A lock that is kept is refused: with the holder's pid when the holder is
 /// proven (see [`crate::holder`]), naming whoever holds it and why it proves nothing otherwise.
-fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path, wait: Duration) -> Result<(), Error> {
-    match read::inspect_within(file, stat, path, true, wait)? {
-        Seen::Unlocked { .. } => Ok(()),
-        Seen::Proven { pid, .. } => Err(Error::AlreadyRunning { path: path.to_owned(), pid: Some(pid) }),
-        Seen::ProvenWithoutPid => Err(Error::AlreadyRunning { path: path.to_owned(), pid: None }),
-        Seen::Unproven { holder, doubt, .. } => Err(Error::Blocked { path: path.to_owned(), holder, doubt }),
+fn refuse_unless_let_go(file: &OwnedFd, stat: &Stat, path: &Path, waiting_ends: Instant) -> Result<(), Error> {
+    loop {
+        match read::inspect_within(file, stat, path, true, read::settle_wait_until(waiting_ends))? {
+            Seen::Unlocked { .. } => return Ok(()),
+            Seen::Proven { pid, .. } => return Err(Error::AlreadyRunning { path: path.to_owned(), pid: Some(pid) }),
+            Seen::ProvenWithoutPid => return Err(Error::AlreadyRunning { path: path.to_owned(), pid: None }),
+            // A lock held through a read-only descriptor, or by no process to be seen any more, is most often a
+            // check (`status`, `list`) trying it for an instant and descheduled on a busy machine past the settle
+            // wait: a service holds its pidfile writable. So the claim looks again, up to its bound on waiting,
+            // rather than fail a start because someone looked.
+            Seen::Unproven { doubt: Doubt::ReadOnly | Doubt::Unseen, .. } if Instant::now() < waiting_ends => {}
+            Seen::Unproven { holder, doubt, .. } => {
+                return Err(Error::Blocked { path: path.to_owned(), holder, doubt });
+            }
+        }
     }
 }
 

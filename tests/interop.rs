@@ -148,6 +148,19 @@ fn flock_command_and_our_claim_exclude_each_other() {
 }
 
 #[test]
+fn a_read_only_lock_let_go_within_a_second_delays_our_claim_without_failing_it() {
+    // A check that tries the lock for an instant and is descheduled past the claim's 100 ms settle wait looks like
+    // this: a read-only descriptor holding the lock a little longer. The claim waits for it, up to its bound.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("glance.pid");
+    let mut holder = Peer::start(peer("flock", "util-linux").arg(&path).args(["sh", "-c", "echo ready; sleep 0.4"]));
+    assert_eq!(holder.line(), "ready");
+    let claimed = PidFile::acquire(&path);
+    assert!(holder.finish().success());
+    claimed.expect("a read-only lock let go after 0.4 s should delay the claim, not fail it").release().unwrap();
+}
+
+#[test]
 fn pgrep_finds_our_process_and_pkill_stops_it_through_our_handler() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("procps.pid");
