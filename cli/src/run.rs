@@ -45,9 +45,15 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<u8, Failure> {
 /// Claims the pidfile of the service, or says that it is already running.
 fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Failure> {
     let path = settings.path(&args.service)?;
+    let guard = claim_at(&path, args)?;
+    Ok((path, guard))
+}
+
+/// Claims the pidfile at `path` for the service, or says that it is already running.
+pub(crate) fn claim_at(path: &Path, args: &RunArgs) -> Result<PidFile, Failure> {
     // This process's own signal handling (forwarding, or none after exec) replaces the library's handlers.
-    match PidFile::builder().signal_handlers(false).acquire(&path) {
-        Ok(guard) => Ok((path, guard)),
+    match PidFile::builder().signal_handlers(false).acquire(path) {
+        Ok(guard) => Ok(guard),
         Err(Error::AlreadyRunning { pid, .. }) => {
             let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
             Err(Failure::new(
@@ -60,7 +66,7 @@ fn claim(settings: &Settings, args: &RunArgs) -> Result<(PathBuf, PidFile), Fail
 }
 
 /// A duplicate of the pidfile's locked descriptor that a command started now inherits.
-fn inheritable_lock(guard: &PidFile, path: &Path) -> Result<OwnedFd, Failure> {
+pub(crate) fn inheritable_lock(guard: &PidFile, path: &Path) -> Result<OwnedFd, Failure> {
     rustix::io::dup(guard)
         .map_err(|error| Failure::new(exit::FAILURE, format!("cannot pass on the lock of {}: {error}", path.display())))
 }
@@ -174,20 +180,7 @@ impl Supervised {
             .child
             .wait()
             .map_err(|error| Failure::new(exit::FAILURE, format!("cannot wait for {}: {error}", self.name)));
-        // Processes the command started may still hold the lock it inherited: removing the file would let a second
-        // instance start beside them, so it is left to those that outlive a short grace (a child of a shell that is
-        // ending as well, say).
-        if !release_after_grace(guard)? {
-            let holder = match pidfiles::status_at(path) {
-                Ok(pidfiles::Status::Unproven { holder: Some(holder), .. }) => holder.to_string(),
-                _ => "a process".to_owned(),
-            };
-            crate::common::warn(&format!(
-                "{} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
-                self.name,
-                path.display()
-            ));
-        }
+        release_or_leave(guard, path, &self.name)?;
         let code = exit_code(status?);
         settings.say(&format!("{} exited with status {code}", self.name));
         Ok(code)
@@ -195,7 +188,7 @@ impl Supervised {
 }
 
 /// A command's status as this command's exit code: its own code, or 128+N if it died of signal N.
-fn exit_code(status: ExitStatus) -> u8 {
+pub(crate) fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128u8.saturating_add(signal as u8),
@@ -203,12 +196,29 @@ fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
+/// Removes the pidfile after the command `name` exited, unless processes it started still hold the lock it
+/// inherited: removing the file would let a second instance start beside them, so it is left to those that outlive
+/// a short grace (a child of a shell that is ending as well, say), and said so.
+pub(crate) fn release_or_leave(guard: &mut PidFile, path: &Path, name: &str) -> Result<(), Failure> {
+    if !release_after_grace(guard)? {
+        let holder = match pidfiles::status_at(path) {
+            Ok(pidfiles::Status::Unproven { holder: Some(holder), .. }) => holder.to_string(),
+            _ => "a process".to_owned(),
+        };
+        crate::common::warn(&format!(
+            "{name} exited, but {holder}, which it started, still holds the lock of {}: the pidfile is left to it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// How long the processes the command left holding the lock get to end along with it.
 const HOLDERS_GRACE: Duration = Duration::from_millis(200);
 
 /// Removes the pidfile once no process the command started holds its lock any more, waiting at most
 /// [`HOLDERS_GRACE`]. Returns whether it was removed (otherwise it is left to them).
-pub fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
+fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
     let deadline = Instant::now() + HOLDERS_GRACE;
     loop {
         if guard.release_unless_shared()? {
@@ -225,4 +235,15 @@ pub fn release_after_grace(guard: &mut PidFile) -> Result<bool, Failure> {
 pub fn cannot_run(program: &str, error: &io::Error) -> Failure {
     let code = if error.kind() == io::ErrorKind::NotFound { exit::NOT_FOUND } else { exit::CANNOT_RUN };
     Failure::new(code, format!("cannot run {program}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_is_the_commands_or_128_plus_its_signal() {
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 128 + 15);
+    }
 }

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::{failure, pidfile_and_name, this_host};
 use crate::args::{ListArgs, StatusArgs};
-use crate::common::exit::{NOT_RUNNING, SUCCESS as RUNNING, UNKNOWN};
+use crate::common::exit::UNKNOWN;
 use crate::common::{Failure, Settings};
 use crate::prometheus::escape_label;
+use crate::state::State;
 use crate::status::Report;
 
 /// A cluster lease's holder, in the shape `--json` prints it.
@@ -96,10 +97,11 @@ pub fn status(settings: &Settings, cluster: &Cluster, args: &StatusArgs) -> Resu
         Err(error) => (None, None, Some(failure(UNKNOWN, error).message)),
     };
     let code = match held {
-        Some(true) => RUNNING,
-        Some(false) => NOT_RUNNING,
-        None => UNKNOWN,
-    };
+        Some(true) => State::Running,
+        Some(false) => State::NotRunning,
+        None => State::Unknown,
+    }
+    .lsb_code();
     let key = cluster.key(&name);
     let report = StatusReport {
         service: service.to_owned(),

@@ -5,11 +5,9 @@
 //! SIGKILL too (not the kernel's), and when COMMAND exits they are stopped before the lease goes (`descendants`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use pidfiles::PidFile;
 use pidfiles_cluster::{Cluster, Error, HolderInfo, Lease};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, Signal};
@@ -22,7 +20,7 @@ use crate::args::RunArgs;
 use crate::common::exit::USAGE;
 use crate::common::{Failure, Settings};
 use crate::run::signals::Forwarder;
-use crate::run::{cannot_run, release_after_grace};
+use crate::run::{cannot_run, exit_code, inheritable_lock, release_or_leave};
 
 /// The signals that end the wait for the lease, before COMMAND runs.
 const TERMINATING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
@@ -50,25 +48,14 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
 
     // The host-local pidfile first, as a local `run` takes it: the cheap check, and what `stop` proves a local
     // holder by.
-    let mut guard = match PidFile::builder().signal_handlers(false).acquire(&path) {
-        Ok(guard) => guard,
-        Err(pidfiles::Error::AlreadyRunning { pid, .. }) => {
-            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
-            return Err(Failure::new(
-                1,
-                format!("{service} is already running ({pid}); not starting {}", name_of_program),
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let mut guard = crate::run::claim_at(&path, args)?;
     let info =
         HolderInfo::of_this_process(&command.iter().map(|part| part.to_string_lossy()).collect::<Vec<_>>().join(" "));
     let lease = wait_for_lease(cluster, &name, &info, &timing, args, &signals)?;
     settings.say(&format!("took the cluster lease of {name} (token {}, lease {})", lease.token(), lease.lease_id()));
 
     // A duplicate of the locked descriptor, without close-on-exec, carries the pidfile's lock into the command.
-    let inherited = rustix::io::dup(&guard)
-        .map_err(|error| Failure::new(1, format!("cannot pass on the lock of {}: {error}", path.display())))?;
+    let inherited = inheritable_lock(&guard, &path)?;
     let reaper = Reaper::adopt()?;
     let mut program = Command::new(&command[0]);
     program
@@ -119,17 +106,8 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
             how_stopped(stopped, grace)
         );
     }
-    let left_to_others = |released: bool| {
-        if !released {
-            eprintln!(
-                "pidfile: {} exited, but a process it started still holds the lock of {}: the pidfile is left to it",
-                name_of_program,
-                path.display()
-            );
-        }
-    };
     if let Some(stopped) = outcome.stopped {
-        left_to_others(release_after_grace(&mut guard)?);
+        release_or_leave(&mut guard, &path, &name_of_program)?;
         eprintln!("pidfile: lost the cluster lease of {name}: {} stopped ({stopped})", name_of_program);
         // Last, as it may wait for members that do not answer: revoking a lost lease frees it at once if etcd still
         // counts it (a partition that healed), and is harmless otherwise.
@@ -143,7 +121,7 @@ pub fn run(settings: &Settings, cluster: &Cluster, args: &RunArgs) -> Result<u8,
             timing.options.ttl
         );
     }
-    left_to_others(release_after_grace(&mut guard)?);
+    release_or_leave(&mut guard, &path, &name_of_program)?;
     let code = exit_code(outcome.status);
     settings.say(&format!("{} exited with status {code}", name_of_program));
     Ok(code)
@@ -397,15 +375,6 @@ fn timespec(duration: Duration) -> Timespec {
     Timespec { tv_sec: duration.as_secs() as i64, tv_nsec: i64::from(duration.subsec_nanos()) }
 }
 
-/// The exit code that passes COMMAND's status on: its own, or 128+N if it died of signal N.
-fn exit_code(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code as u8,
-        (None, Some(signal)) => 128u8.saturating_add(signal as u8),
-        (None, None) => 1,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,11 +399,5 @@ mod tests {
         assert_eq!(how_stopped(descendants::Stopped { found: 2, killed: 0, left: 0 }, grace), "SIGTERM");
         let killed = how_stopped(descendants::Stopped { found: 2, killed: 1, left: 1 }, grace);
         assert_eq!(killed, "SIGTERM, SIGKILL to 1 after 1.5 s; 1 would not die even so");
-    }
-
-    #[test]
-    fn exit_code_is_the_commands_or_128_plus_its_signal() {
-        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(exit_code(ExitStatus::from_raw(15)), 128 + 15);
     }
 }
