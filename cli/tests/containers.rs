@@ -293,3 +293,61 @@ fn wait_gone_does_not_say_gone_while_a_lock_that_proves_nothing_keeps_the_next_s
     );
     assert!(holder.lives());
 }
+
+/// Inside a pid namespace entered from a shell (a container started from a terminal, a CI runner's sandbox), the
+/// leaders of the supervisor's process group and session live outside it, and the kernel numbers both 0. `run`
+/// still passes a signal a process sends it on to its command, once, and exits with the command's status.
+#[test]
+fn inside_a_pid_namespace_whose_group_leader_is_outside_run_passes_a_signal_on_once() {
+    if !runs_as_root("to make a pid namespace") {
+        return;
+    }
+    let dir = Dir::new();
+    let log = dir.0.path().join("signals");
+    // Notes each SIGTERM, then exits 3 half a second after the first: time for a second one to be noted.
+    let service = "import signal, sys, time\n\
+        log = open(sys.argv[1], 'a', buffering=1)\n\
+        got = []\n\
+        signal.signal(signal.SIGTERM, lambda number, frame: got.append(number) or log.write('TERM\\n'))\n\
+        log.write('ready\\n')\n\
+        while not got: time.sleep(0.01)\n\
+        time.sleep(0.5)\n\
+        sys.exit(3)\n";
+    let mut unshare = dir
+        .command(Place::Namespace, &["run", "web", "--", "python3", "-c", service, log.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = unshare.id();
+    let started = std::panic::catch_unwind(|| {
+        wait_for_value(|| {
+            let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).ok()?;
+            let supervisor: u32 = children.split_whitespace().next()?.parse().ok()?;
+            let noted = std::fs::read_to_string(&log).ok()?;
+            noted.starts_with("ready\n").then_some(supervisor)
+        })
+    });
+    let Ok(supervisor) = started else {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        panic!("the service did not start in its namespace");
+    };
+    assert_eq!(comm(supervisor).as_deref(), Some("pidfile"));
+    rustix::process::kill_process(Pid::from_raw(supervisor as i32).unwrap(), Signal::TERM).unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = unshare.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = unshare.kill();
+            let _ = unshare.wait();
+            panic!("the supervisor did not end within 20 s of SIGTERM: {:?}", std::fs::read_to_string(&log));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "ready\nTERM\n", "the command got SIGTERM once");
+    assert_eq!(status.code(), Some(3), "run exits with the command's status");
+    assert!(!dir.path("web").exists(), "the pidfile is removed");
+}

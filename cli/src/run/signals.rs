@@ -21,13 +21,13 @@
 //! delivery to a socket, which either a thread reads ([`Forwarder::forward`], for `run`) or a supervisor's own
 //! loop polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
 
-// The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2).
+// The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2). And the
+// process group and session are asked of the C library (see `process_group`).
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::net::{RecvFlags, SendFlags};
-use rustix::process::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_registry::SigId;
 
@@ -71,9 +71,8 @@ impl Delivery {
     /// Whether this delivery reached the command `child_pid` as well, so that passing it on would deliver it twice.
     /// Asked when the delivery is handled: a command that has left our group since gets the kernel's signals from us.
     pub fn reached(&self, child_pid: u32) -> bool {
-        let child_in_our_group = Pid::from_raw(child_pid as i32)
-            .and_then(|pid| rustix::process::getpgid(Some(pid)).ok())
-            .is_some_and(|group| group == rustix::process::getpgrp());
+        let child_group = i32::try_from(child_pid).ok().filter(|&pid| pid > 0).and_then(process_group);
+        let child_in_our_group = child_group.is_some_and(|group| Some(group) == process_group(0));
         reached_the_command(self.signal, self.from_kernel, child_in_our_group, leads_session())
     }
 }
@@ -184,7 +183,23 @@ fn pass_on(delivery: Delivery, child_pid: u32, send: impl FnOnce(rustix::process
 
 /// Whether this process leads its session, to which alone the kernel sends the terminal's hang-up.
 fn leads_session() -> bool {
-    rustix::process::getsid(None).is_ok_and(|session| session == rustix::process::getpid())
+    // SAFETY: getsid(2) takes a number and returns one; it touches no memory of ours.
+    let session = unsafe { libc::getsid(0) };
+    session == std::process::id() as i32
+}
+
+/// The process group of process `pid` (0: this one), as this process's pid namespace numbers it; `None` if the
+/// process is gone.
+///
+/// Not rustix's `getpgid`, `getpgrp` or `getsid`: they take the kernel's answer for a positive number, but in a pid
+/// namespace entered from a shell (`unshare --pid --fork`, a container started from a terminal or a CI runner) the
+/// group's and session's leaders live outside and the kernel answers 0, which rustix turns into a panic (debug
+/// builds) or an invalid `Pid`. Two processes whose group is 0 are taken to share it: the command inherits ours,
+/// and a group of its own would have its own pid, never 0.
+fn process_group(pid: i32) -> Option<i32> {
+    // SAFETY: getpgid(2) takes a number and returns one; it touches no memory of ours.
+    let group = unsafe { libc::getpgid(pid) };
+    (group >= 0).then_some(group)
 }
 
 /// Whether `signal`, which came to this process from the kernel or from a process, reached the command as well:
