@@ -44,6 +44,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // NUL-terminated strings, followed by a null pointer, all valid until the program ends (C11 5.1.2.2.1, which
     // glibc and musl follow).
     let arguments = unsafe { arguments(argc, argv) };
+    abort_on_panic();
     let code = run(arguments);
     // Rust's runtime would flush standard output after `main`; without it, this does.
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -67,6 +68,19 @@ unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
         // SAFETY: a non-null pointer of the array points to a NUL-terminated string, by the caller's promise.
         .map(|argument| OsString::from_vec(unsafe { CStr::from_ptr(argument) }.to_bytes().to_vec()))
         .collect()
+}
+
+/// Makes a panic on any thread end the process, as one on the main thread already does (without Rust's runtime
+/// there is nothing to unwind to). A supervisor whose signal-forwarding thread had died would otherwise live on and
+/// drop every signal, leaving `stop` to wait forever; ended, it leaves its command to the usual rules (the pidfile's
+/// lock stays with the command that holds it, a cluster child dies with it).
+#[cfg(not(test))]
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
 }
 
 /// Parses `arguments` (the program's name first) and runs the subcommand: its exit code, or a usage error's (clap
