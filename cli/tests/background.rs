@@ -234,6 +234,25 @@ fn the_log_receives_the_commands_output_and_is_not_world_readable() {
 }
 
 #[test]
+fn a_command_that_ends_after_it_was_ready_leaves_its_status_in_the_log() {
+    let place = Place::new();
+    let log = place.file("web.log");
+    let gate = place.file("gate");
+    // Ready once alive for 10 ms; exits 4 once the test says so.
+    let script = format!("echo up; while [ ! -e {} ]; do sleep 0.02; done; exit 4", gate.display());
+    let output = place.start(&["--log", log.to_str().unwrap(), "--ready-after", "10ms"], &["sh", "-c", &script]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    std::fs::write(&gate, "").unwrap();
+    eventually("the service ends and its supervisor removes the pidfile", || !place.path().exists());
+    eventually("the supervisor logs the status", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.lines().count() == 2)
+    });
+    let expected = format!("up\npidfile: web: sh (pid {pid}) exited with status 4\n");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+}
+
+#[test]
 fn a_log_that_is_a_symbolic_link_is_refused_and_nothing_starts() {
     let place = Place::new();
     let target = place.file("target");

@@ -246,9 +246,15 @@ fn start_and_report(settings: &Settings, args: &RunArgs, reporter: &mut Reporter
     let readiness = await_readiness(&supervised.child, notify.as_ref(), limit);
     match readiness {
         Ok(Readiness::Ready) => {
-            reporter.send(&format!("ready {}", supervised.pid()));
+            let pid = supervised.pid();
+            reporter.send(&format!("ready {pid}"));
             drop(notify);
-            supervised.finish(settings, &mut guard, &path)
+            let code = supervised.finish(settings, &mut guard, &path)?;
+            // No one waits for this status any more: the log is where it is told (--verbose told it already).
+            if !settings.verbose {
+                crate::common::warn(&format!("{}: {name} (pid {pid}) exited with status {code}", args.service));
+            }
+            Ok(code)
         }
         Ok(Readiness::Exited) => {
             let code = supervised.finish(settings, &mut guard, &path)?;
