@@ -252,6 +252,63 @@ fn a_command_that_ends_after_it_was_ready_leaves_its_status_in_the_log() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
 }
 
+/// A process the command left behind, writing to the log as fast as it can: ended when the test ends, and after
+/// 10 s in any case.
+struct Chatterbox(std::os::fd::OwnedFd);
+
+impl Chatterbox {
+    /// The program: it lets go of every descriptor but its standard streams (the pidfile's lock among them), notes
+    /// its pid in the file named by its argument, then writes one line at a time.
+    const SCRIPT: &str = "import os, sys, time\n\
+        os.closerange(3, 65536)\n\
+        open(sys.argv[1] + '.new', 'w').write(str(os.getpid()))\n\
+        os.rename(sys.argv[1] + '.new', sys.argv[1])\n\
+        end = time.monotonic() + 10\n\
+        while time.monotonic() < end: os.write(1, b'0123456789abcdef\\n')\n";
+
+    /// Pins the process whose pid is noted at `noted`, once it is.
+    fn pin(noted: &std::path::Path) -> Chatterbox {
+        let pid: i32 = common::wait_for_value(|| std::fs::read_to_string(noted).ok()?.parse().ok());
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        Chatterbox(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap())
+    }
+}
+
+impl Drop for Chatterbox {
+    fn drop(&mut self) {
+        let _ = rustix::process::pidfd_send_signal(&self.0, rustix::process::Signal::KILL);
+    }
+}
+
+#[test]
+fn the_status_line_is_whole_though_a_process_left_behind_writes_to_the_log_meanwhile() {
+    let place = Place::new();
+    let log = place.file("web.log");
+    let gate = place.file("gate");
+    let noted = place.file("chatterbox");
+    let script = format!(
+        "echo up; python3 -c \"$0\" {noted} & while [ ! -e {gate} ]; do sleep 0.02; done; exit 4",
+        noted = noted.display(),
+        gate = gate.display()
+    );
+    let output = place
+        .start(&["--log", log.to_str().unwrap(), "--ready-after", "10ms"], &["sh", "-c", &script, Chatterbox::SCRIPT]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pid = place.running_pid();
+    let chatterbox = Chatterbox::pin(&noted);
+    std::fs::write(&gate, "").unwrap();
+    eventually("the service ends and its supervisor removes the pidfile", || !place.path().exists());
+    let status = format!("pidfile: web: sh (pid {pid}) exited with status 4");
+    eventually("the supervisor logs the status", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("exited with status 4"))
+    });
+    drop(chatterbox);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let odd: Vec<&str> = text.lines().filter(|&line| !["up", "0123456789abcdef", &status].contains(&line)).collect();
+    assert!(odd.is_empty(), "lines mixed up: {odd:?}");
+    assert!(text.lines().any(|line| line == status), "no {status:?}");
+}
+
 #[test]
 fn a_log_that_is_a_symbolic_link_is_refused_and_nothing_starts() {
     let place = Place::new();
