@@ -98,9 +98,13 @@ pub fn print(text: &str) -> Result<(), Failure> {
 
 /// Writes `pidfile: MESSAGE` on standard error. If even that fails, there is no one left to tell, and the exit code
 /// still says how it went (where `eprintln!` would panic).
+///
+/// The line is written whole, in one write(2): standard error is unbuffered, and `writeln!` would write its pieces
+/// one by one, between which another process writing to the same file (a log that a command's leftover child
+/// still writes to) would slip its own output.
 pub fn warn(message: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "pidfile: {message}");
+    let _ = std::io::stderr().write_all(format!("pidfile: {message}\n").as_bytes());
 }
 
 /// How a pidfile is locked when its lock proves nothing: `locked by pid N (user U) <why>`, for messages that
