@@ -37,6 +37,26 @@ fn run_exits_with_the_commands_exit_code_when_its_caller_ignored_sigchld() {
 }
 
 #[test]
+fn run_leaves_a_command_ignoring_the_signals_its_caller_ignored() {
+    let place = Place::new();
+    // A script's `cmd &` ignores SIGINT and SIGQUIT (the terminal's Ctrl-C must not end it), nohup SIGHUP; exec
+    // keeps them ignored, and the command, run directly, would start ignoring them.
+    let pidfile = place.command(&["run", "ign", "--", "sh", "-c", "grep '^SigIgn:' /proc/$$/status"]);
+    let output = std::process::Command::new("bash")
+        .args(["-c", "trap '' INT QUIT HUP; exec \"$0\" \"$@\""])
+        .arg(pidfile.get_program())
+        .args(pidfile.get_args())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mask = stdout(&output).trim().strip_prefix("SigIgn:").map(|mask| u64::from_str_radix(mask.trim(), 16));
+    let Some(Ok(mask)) = mask else { panic!("no mask: {}", stdout(&output)) };
+    for (number, name) in [(1, "HUP"), (2, "INT"), (3, "QUIT")] {
+        assert_ne!(mask & (1 << (number - 1)), 0, "SIG{name} is no longer ignored: {mask:#x}");
+    }
+}
+
+#[test]
 fn run_exits_128_plus_the_signal_that_killed_the_command() {
     let place = Place::new();
     assert_eq!(place.run(&["run", "code", "--", "sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
