@@ -11,6 +11,10 @@
 //! supervisor is that leader when it was started with `setsid`, or detached with --background), or anything from
 //! the kernel once the command has left the supervisor's group.
 //!
+//! A signal this process was started ignoring (SIGINT and SIGQUIT in a script's `cmd &`, which the terminal's Ctrl-C
+//! must not end; SIGHUP under `nohup`) is left ignored, by it and so by the command, as it would be by the command
+//! run directly: a handler here would end that, since exec resets a handled signal to its default action.
+//!
 //! A process that signals the whole group (`kill -INT -PGID`, or an interactive shell passing a hang-up on to its
 //! jobs) still reaches the command twice: a signal sent by a process says who sent it, not to whom.
 //!
@@ -22,7 +26,7 @@
 //! loop polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
 
 // The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2). And the
-// process group and session are asked of the C library (see `process_group`).
+// process group and session, and whether a signal is ignored, are asked of the C library (see `process_group`).
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -86,7 +90,7 @@ impl Forwarder {
         let (deliveries, notes) = (OwnedFd::from(deliveries), OwnedFd::from(notes));
         let stop = notes.try_clone().map_err(failed)?;
         let mut forwarder = Forwarder { deliveries, stop, handlers: Vec::new() };
-        for signal in FORWARDED {
+        for signal in FORWARDED.into_iter().filter(|&signal| !is_ignored(signal)) {
             let notes = notes.try_clone().map_err(failed)?;
             // A positive si_code is the kernel's (SI_KERNEL, for the terminal's signals); a process's kill, tgkill
             // or sigqueue gives 0 or less (SI_USER, SI_TKILL, SI_QUEUE).
@@ -178,6 +182,15 @@ fn pass_on(delivery: Delivery, child_pid: u32, send: impl FnOnce(rustix::process
     }
     if let Some(signal) = rustix::process::Signal::from_named_raw(delivery.signal) {
         send(signal);
+    }
+}
+
+/// Whether `signal` is ignored, as the process that started this one may have left it.
+fn is_ignored(signal: i32) -> bool {
+    // SAFETY: reads the current action into a zeroed struct; a null new action changes nothing.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
     }
 }
 
