@@ -20,8 +20,9 @@
 //!
 //! Who sent a signal is in the `siginfo_t` its handler gets. signal-hook offers it safely only through C compiled
 //! at build time (its `extended-siginfo`), which a static musl build cannot compile without a musl C compiler; so
-//! this module registers its handler itself, with signal-hook's registry, and that registration is the one unsafe
-//! call of the command's signal handling (hence the gate below). The handler sends one datagram of two bytes per
+//! this module registers its handler itself, with signal-hook's registry: an unsafe call (hence the gate below),
+//! like the three questions it asks the C library (a process's group, this process's session, whether a signal is
+//! ignored), which rustix either lacks or answers wrongly inside a pid namespace. The handler sends one datagram of two bytes per
 //! delivery to a socket, which either a thread reads ([`Forwarder::forward`], for `run`) or a supervisor's own
 //! loop polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
 
