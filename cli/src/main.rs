@@ -33,9 +33,10 @@ use crate::common::{Failure, Settings};
 
 /// The program's entry point, called by the C library with the command line.
 // The gates of unsafe code in the command are item by item: this C `main`, exported unmangled, and the copy of the
-// `argv` the C library hands it; `die_with_supervisor` and `reap_own_children` below; the signal conversion in
-// stop.rs; the module run/signals.rs (a handler that makes one send(2), and three questions to the C library); the
-// module run/descriptors.rs, which marks inherited descriptors, known only by number, close-on-exec.
+// `argv` the C library hands it; `die_with_supervisor` and `reap_own_children` below; `next_ended_child` in
+// run.rs; the signal conversion in stop.rs; the module run/signals.rs (a handler that makes one send(2), and three
+// questions to the C library); the module run/descriptors.rs, which marks inherited descriptors, known only by
+// number, close-on-exec.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]

@@ -170,10 +170,7 @@ impl Supervised {
     /// the command's status as an exit code.
     fn finish(mut self, settings: &Settings, guard: &mut PidFile, path: &Path) -> Result<u8, Failure> {
         // Reaped only once the forwarder, which may signal it by pid, has stopped.
-        if let Ok(pid) = pid_of(&self.child) {
-            let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
-            while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(WaitId::Pid(pid), options) {}
-        }
+        await_exit_reaping_orphans(self.child.id());
         self.signals.close();
         let _ = self.forwarder.join();
         let status = self
@@ -185,6 +182,42 @@ impl Supervised {
         settings.say(&format!("{} exited with status {code}", self.name));
         Ok(code)
     }
+}
+
+/// Waits until the command `command` has ended, leaving it unreaped, and reaps every other child of this process
+/// that ends meanwhile. A supervisor has no other child, unless it is the first process of a pid namespace (a
+/// container's entry point): then the processes orphaned in the namespace become its children, and, unreaped,
+/// would stay zombies, holding their pids, for as long as the command runs.
+fn await_exit_reaping_orphans(command: u32) {
+    loop {
+        match next_ended_child() {
+            Ok(pid) if pid == command => return,
+            Ok(orphan) => {
+                if let Some(orphan) = Pid::from_raw(orphan as i32) {
+                    let _ = rustix::process::waitpid(Some(orphan), rustix::process::WaitOptions::NOHANG);
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            // No child left to wait for (the command was reaped already): nothing to wait for.
+            Err(_) => return,
+        }
+    }
+}
+
+/// The pid of a child of this process that has ended, waiting for one, without reaping it.
+// The gate: rustix's waitid does not say which child ended; libc's fills in a siginfo_t that does.
+#[allow(unsafe_code)]
+fn next_ended_child() -> rustix::io::Result<u32> {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes into the siginfo_t it is given, which lives until it returns; WNOWAIT leaves the child
+    // unreaped.
+    let result = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    if result != 0 {
+        return Err(rustix::io::Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(rustix::io::Errno::CHILD));
+    }
+    // SAFETY: waitid filled in a child's change of state, for which the pid field is set (SIGCHLD's fields).
+    Ok(unsafe { info.si_pid() } as u32)
 }
 
 /// A command's status as this command's exit code: its own code, or 128+N if it died of signal N.

@@ -351,3 +351,60 @@ fn inside_a_pid_namespace_whose_group_leader_is_outside_run_passes_a_signal_on_o
     assert_eq!(status.code(), Some(3), "run exits with the command's status");
     assert!(!dir.path("web").exists(), "the pidfile is removed");
 }
+
+/// As the first process of a pid namespace (a container's entry point), the supervisor gets the processes orphaned
+/// there as children: it reaps those that end while its command runs, instead of keeping them as zombies.
+#[test]
+fn as_a_pid_namespaces_first_process_run_reaps_the_orphans_that_come_to_it() {
+    if !runs_as_root("to make a pid namespace") {
+        return;
+    }
+    let dir = Dir::new();
+    let marker = dir.0.path().join("orphans-started");
+    // Two orphans, which end after half a second, then the service itself.
+    let script = format!("(sleep 0.5 &); (sleep 0.5 &); touch {}; exec sleep 600", marker.display());
+    let mut unshare =
+        dir.command(Place::Namespace, &["run", "web", "--", "sh", "-c", &script]).stdin(Stdio::null()).spawn().unwrap();
+    let id = unshare.id();
+    let children_of = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .collect()
+    };
+    let found = std::panic::catch_unwind(|| {
+        wait_for_value(|| {
+            let supervisor = *children_of(id).first()?;
+            let service = children_of(supervisor).into_iter().find(|&child| {
+                std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|command| command == b"sleep\x00600\x00")
+            })?;
+            marker.exists().then_some((supervisor, service))
+        })
+    });
+    let Ok((supervisor, service)) = found else {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        panic!("the service did not start in its namespace");
+    };
+    let _service = Holder::pin_any(service);
+    // The orphans end half a second after they started; give them up to 20 s to be gone, zombies included.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let left = loop {
+        let children = children_of(supervisor);
+        if children == [service] || std::time::Instant::now() > deadline {
+            break children;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let states: Vec<String> = left.iter().map(|&pid| format!("{pid} {:?}", stat_state(pid))).collect();
+    let _ = unshare.kill();
+    let _ = unshare.wait();
+    assert_eq!(left, [service], "the supervisor's children besides its service: {states:?}");
+}
+
+/// The state letter of `/proc/PID/stat` (`Z` for a zombie).
+fn stat_state(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(") ")?.1.split(' ').next()?.to_owned())
+}
