@@ -125,8 +125,9 @@
 //! when it can be found. Proving another user's process requires root (or that user).
 //!
 //! The pid inside a file that nobody has locked (written by a tool that does not lock) is believed only if the
-//! file belongs to us or to root, the process lives, and it started before the file was written, so a reused pid
-//! does not fool it. See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
+//! file belongs to us or to root, the process lives, it started before the file was written, so a reused pid
+//! does not fool it, and it is no kernel thread, which no pidfile names (a file written in another pid namespace
+//! does: 2, the pid of a container's second process, is the kernel's kthreadd on the host). See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
 //!
 //! # Applications with their own signal handling
 //!

@@ -124,6 +124,37 @@ fn root_owned_file_naming_a_live_pid_is_believed() {
 }
 
 #[test]
+fn a_file_naming_a_kernel_thread_was_written_in_another_pid_namespace_and_is_stale() {
+    // A service started second in a container writes 2; on the host, pid 2 is the kernel's kthreadd, alive and
+    // started at boot, before the file: yet no kernel thread ever wrote a pidfile, nor is one a service.
+    let Some(kernel_thread) = visible_kernel_thread() else {
+        eprintln!("skipped: no kernel thread can be seen in this pid namespace's /proc");
+        common::note_skip("no kernel thread can be seen in this pid namespace's /proc");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path(), "contained");
+    let path = pidfile_path_with("svc", &config).unwrap();
+    std::fs::write(&path, format!("{kernel_thread}\n")).unwrap();
+    assert_eq!(status_with("svc", &config).unwrap(), Status::Stale { pid: Some(kernel_thread) });
+    let guard = PidFile::acquire(&path).expect("a stale file does not keep the service from starting");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+    drop(guard);
+}
+
+/// A kernel thread's pid (PF_KTHREAD in the flags of `/proc/PID/stat`), if this pid namespace's `/proc` shows any:
+/// the host's does (kthreadd is 2), a container's own does not.
+fn visible_kernel_thread() -> Option<u32> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    (2..200).find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+            let fields = stat.rsplit_once(") ").map_or("", |(_, fields)| fields);
+            fields.split(' ').nth(6).and_then(|flags| flags.parse::<u64>().ok()).is_some_and(|f| f & PF_KTHREAD != 0)
+        })
+    })
+}
+
+#[test]
 fn holder_that_has_not_written_its_pid_yet_is_running_with_the_pid_unknown() {
     // A process of ours holds the pidfile's exclusive lock through a descriptor open for writing, and writes nothing:
     // a service between its claim and its write, as far as anyone can tell. Once the short wait for the pid is over,

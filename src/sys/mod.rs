@@ -82,7 +82,9 @@ fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
 /// Whether a process lives, and when it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Liveness {
-    /// No such process, or only a zombie waiting to be reaped.
+    /// No such process, only a zombie waiting to be reaped, or a kernel thread, which no pidfile names: a file
+    /// naming one was written in another pid namespace (a service started second in a container writes 2, which is
+    /// the kernel's kthreadd on the host).
     Dead,
     /// The process exists (a permission error on signalling it counts as existing); `started` is its start time in
     /// nanoseconds since boot, when `/proc` tells it.
@@ -105,7 +107,7 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
         return Liveness::Alive { started: None };
     };
     // fields[0] is field 3 (state); field 22 (starttime, in clock ticks since boot) is fields[19].
-    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) {
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) || is_kernel_thread(&fields) {
         return Liveness::Dead;
     }
     let started = fields
@@ -113,6 +115,13 @@ pub(crate) fn liveness(pid: u32) -> Liveness {
         .and_then(|ticks| ticks.parse::<u64>().ok())
         .map(|ticks| ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1));
     Liveness::Alive { started }
+}
+
+/// Whether the fields of a `/proc/PID/stat` (from field 3 on) are a kernel thread's: PF_KTHREAD in field 9, the
+/// flags.
+fn is_kernel_thread(fields: &[String]) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    fields.get(6).and_then(|flags| flags.parse::<u64>().ok()).is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 /// The time a file was last written, in nanoseconds since boot (the clock of process start times), or `None` if it
@@ -197,6 +206,17 @@ mod tests {
     #[test]
     fn parent_of_this_process_is_known() {
         assert_eq!(parent_of(std::process::id()), Some(rustix::process::getppid().unwrap().as_raw_pid() as u32));
+    }
+
+    #[test]
+    fn a_kernel_thread_is_told_by_its_flags() {
+        let fields = |stat: &str| -> Vec<String> { stat.split(' ').map(str::to_owned).collect() };
+        // kthreadd and a shell, as /proc/PID/stat gives them from field 3 on.
+        assert!(is_kernel_thread(&fields("S 0 0 0 0 -1 2129984 0 0 0 0")));
+        assert!(!is_kernel_thread(&fields("S 1234 1240 1240 34816 1240 4194560 0 0 0 0")));
+        assert!(!is_kernel_thread(&fields("S 1")));
+        // This process is no kernel thread.
+        assert!(!is_kernel_thread(&proc_stat_fields(std::process::id()).unwrap()));
     }
 
     #[test]
