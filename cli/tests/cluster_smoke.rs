@@ -365,7 +365,13 @@ fn what_the_command_left_ignoring_sigterm_gets_sigkill_after_the_kill_grace() {
     let Some(endpoints) = etcd() else { return };
     let host = Host::new(&endpoints, &unique_name("smoke"));
     let recorded = host.dir.path().join("background");
-    let script = format!("(trap '' TERM; exec sleep 100) >/dev/null 2>&1 & echo $! > {}", recorded.display());
+    // The background process writes its pid once it ignores SIGTERM, and the command waits for that before it ends:
+    // a SIGTERM sent before the trap would end it, as one did on a loaded machine.
+    let script = format!(
+        "sh -c 'trap \"\" TERM; echo $$ > \"$0\"; exec sleep 100' {recorded} >/dev/null 2>&1 &
+         i=0; while [ ! -s {recorded} ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done",
+        recorded = recorded.display()
+    );
     let output = host.run(&["run", "--ttl", "3s", "--kill-grace", "1s", "web", "--", "sh", "-c", &script]);
     let background = Started::written_to(&recorded);
     assert_eq!(output.status.code(), Some(0), "the command's status: {}", stderr(&output));
