@@ -118,16 +118,18 @@
 //! # What proves that a service runs
 //!
 //! Anyone who may read a pidfile may also lock it, so a lock alone proves nothing. A lock counts as proof only when
-//! a live process holds it exclusively through a descriptor open for writing (which a user who may only read the
-//! file cannot have), the file names that process or a child of it, and the file belongs to root, to us or to the
-//! owner of its directory; the process's open files in `/proc` show it. Any other lock ([`Doubt`]) keeps a claim out all the same, but is reported for what it is:
-//! [`Status::Unproven`] from a check, [`Error::Blocked`] from a claim or a removal, naming the process holding it
-//! when it can be found. Proving another user's process requires root (or that user).
+//! a live process holds it exclusively through a descriptor open for writing (which a user who may only read the file
+//! cannot have), the file names that process or a child of it, and the file belongs to root, to us or to the owner of
+//! its directory; the process's open files in `/proc` show it. Any other lock ([`Doubt`]) keeps a claim out all the
+//! same, but is reported for what it is: [`Status::Unproven`] from a check, [`Error::Blocked`] from a claim or a
+//! removal, naming the process holding it when it can be found. Proving another user's process requires root (or that
+//! user).
 //!
-//! The pid inside a file that nobody has locked (written by a tool that does not lock) is believed only if the
-//! file belongs to us or to root, the process lives, it started before the file was written, so a reused pid
-//! does not fool it, and it is no kernel thread, which no pidfile names (a file written in another pid namespace
-//! does: 2, the pid of a container's second process, is the kernel's kthreadd on the host). See [`PidFile`] for when the file is removed, and what cannot be guaranteed.
+//! The pid inside a file that nobody has locked (written by a tool that does not lock) is believed only if the file
+//! belongs to us or to root, the process lives, it started before the file was written, so a reused pid does not fool
+//! it, and it is no kernel thread, which no pidfile names (a file written in another pid namespace does: 2, the pid of
+//! a container's second process, is the kernel's kthreadd on the host). See [`PidFile`] for when the file is removed,
+//! and what cannot be guaranteed.
 //!
 //! # Applications with their own signal handling
 //!

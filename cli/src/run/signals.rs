@@ -18,13 +18,13 @@
 //! A process that signals the whole group (`kill -INT -PGID`, or an interactive shell passing a hang-up on to its
 //! jobs) still reaches the command twice: a signal sent by a process says who sent it, not to whom.
 //!
-//! Who sent a signal is in the `siginfo_t` its handler gets. signal-hook offers it safely only through C compiled
-//! at build time (its `extended-siginfo`), which a static musl build cannot compile without a musl C compiler; so
-//! this module registers its handler itself, with signal-hook's registry: an unsafe call (hence the gate below),
-//! like the three questions it asks the C library (a process's group, this process's session, whether a signal is
-//! ignored), which rustix either lacks or answers wrongly inside a pid namespace. The handler sends one datagram of two bytes per
-//! delivery to a socket, which either a thread reads ([`Forwarder::forward`], for `run`) or a supervisor's own
-//! loop polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
+//! Who sent a signal is in the `siginfo_t` its handler gets. signal-hook offers it safely only through C compiled at
+//! build time (its `extended-siginfo`), which a static musl build cannot compile without a musl C compiler; so this
+//! module registers its handler itself, with signal-hook's registry: an unsafe call (hence the gate below), like the
+//! three questions it asks the C library (a process's group, this process's session, whether a signal is ignored),
+//! which rustix either lacks or answers wrongly inside a pid namespace. The handler sends one datagram of two bytes per
+//! delivery to a socket, which either a thread reads ([`Forwarder::forward`], for `run`) or a supervisor's own loop
+//! polls ([`Forwarder::forward_pending`], for `run --cluster`): both pass a signal on by the same rule.
 
 // The gate: registering a handler is unsafe, since it must be async-signal-safe; ours makes one send(2). And the
 // process group and session, and whether a signal is ignored, are asked of the C library (see `process_group`).
