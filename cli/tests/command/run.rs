@@ -22,17 +22,21 @@ fn run_exits_with_the_commands_exit_code() {
     assert_eq!(place.run(&["run", "code", "--", "sh", "-c", "exit 5"]).status.code(), Some(5));
 }
 
+/// Runs `pidfile` as `command` says, started by a bash that ignores `signals` (`trap '' SIGNALS`), which exec keeps.
+fn ignoring(signals: &str, command: &std::process::Command) -> std::process::Output {
+    std::process::Command::new("bash")
+        .args(["-c", &format!("trap '' {signals}; exec \"$0\" \"$@\"")])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn run_exits_with_the_commands_exit_code_when_its_caller_ignored_sigchld() {
     let place = Place::new();
     // bash's `trap '' CHLD` ignores SIGCHLD, which exec keeps: the kernel would reap the command itself.
-    let pidfile = place.command(&["run", "code", "--", "sh", "-c", "sleep 0.2; exit 5"]);
-    let output = std::process::Command::new("bash")
-        .args(["-c", "trap '' CHLD; exec \"$0\" \"$@\""])
-        .arg(pidfile.get_program())
-        .args(pidfile.get_args())
-        .output()
-        .unwrap();
+    let output = ignoring("CHLD", &place.command(&["run", "code", "--", "sh", "-c", "sleep 0.2; exit 5"]));
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
 }
 
@@ -41,13 +45,8 @@ fn run_leaves_a_command_ignoring_the_signals_its_caller_ignored() {
     let place = Place::new();
     // A script's `cmd &` ignores SIGINT and SIGQUIT (the terminal's Ctrl-C must not end it), nohup SIGHUP; exec
     // keeps them ignored, and the command, run directly, would start ignoring them.
-    let pidfile = place.command(&["run", "ign", "--", "sh", "-c", "grep '^SigIgn:' /proc/$$/status"]);
-    let output = std::process::Command::new("bash")
-        .args(["-c", "trap '' INT QUIT HUP; exec \"$0\" \"$@\""])
-        .arg(pidfile.get_program())
-        .args(pidfile.get_args())
-        .output()
-        .unwrap();
+    let output =
+        ignoring("INT QUIT HUP", &place.command(&["run", "ign", "--", "sh", "-c", "grep '^SigIgn:' /proc/$$/status"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let mask = stdout(&output).trim().strip_prefix("SigIgn:").map(|mask| u64::from_str_radix(mask.trim(), 16));
     let Some(Ok(mask)) = mask else { panic!("no mask: {}", stdout(&output)) };
