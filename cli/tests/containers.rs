@@ -95,42 +95,60 @@ impl Drop for Holder {
     }
 }
 
+/// `unshare` running a `pidfile` command in a new pid namespace: killed when dropped, however the test ends, and
+/// with it everything in the namespace (`--kill-child`).
+struct Namespace(Child);
+
+impl Namespace {
+    /// Starts `pidfile --dir DIR --instance t ARGS...` in a new pid namespace.
+    fn spawn(dir: &Dir, args: &[&str]) -> Namespace {
+        Namespace(dir.command(Place::Namespace, args).stdin(Stdio::null()).spawn().unwrap())
+    }
+
+    /// The process unshare forked into the namespace, its first: `pidfile`, or what it became.
+    fn first_process(&self) -> Option<u32> {
+        children_of(self.0.id()).first().copied()
+    }
+
+    /// Waits, as [`wait_for_value`] does, for `probe` to give a value; fails the test saying `what` did not happen.
+    fn wait_for<T>(&self, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_for_value(probe)))
+            .unwrap_or_else(|_| panic!("{what}"))
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The children of process `pid`, from `/proc`; none if it is gone.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|child| child.parse().ok())
+        .collect()
+}
+
 /// A service run by `pidfile run --exec web -- sleep 600` inside a pid namespace: there it is pid 1, which is what
 /// its pidfile says. Killed, with its namespace, when dropped.
 struct Contained {
-    unshare: Child,
+    // Declared, so dropped, before the holder: the namespace goes first, as it would in a container.
+    _namespace: Namespace,
     holder: Holder,
 }
 
 impl Contained {
     fn start(dir: &Dir) -> Contained {
-        let mut unshare = dir
-            .command(Place::Namespace, &["run", "--exec", "web", "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let id = unshare.id();
+        let namespace = Namespace::spawn(dir, &["run", "--exec", "web", "--", "sleep", "600"]);
         // The process unshare forked into the namespace, once it has claimed the pidfile and become the sleep.
-        let found = std::panic::catch_unwind(|| {
-            wait_for_value(|| {
-                let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).ok()?;
-                let pid: u32 = children.split_whitespace().next()?.parse().ok()?;
-                (comm(pid).as_deref() == Some("sleep")).then_some(pid)
-            })
+        let pid = namespace.wait_for("the service did not start in its namespace", || {
+            namespace.first_process().filter(|&pid| comm(pid).as_deref() == Some("sleep"))
         });
-        let Ok(pid) = found else {
-            let _ = unshare.kill();
-            let _ = unshare.wait();
-            panic!("the service did not start in its namespace");
-        };
-        Contained { unshare, holder: Holder::pin(pid) }
-    }
-}
-
-impl Drop for Contained {
-    fn drop(&mut self) {
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
+        Contained { _namespace: namespace, holder: Holder::pin(pid) }
     }
 }
 
@@ -313,38 +331,24 @@ fn inside_a_pid_namespace_whose_group_leader_is_outside_run_passes_a_signal_on_o
         while not got: time.sleep(0.01)\n\
         time.sleep(0.5)\n\
         sys.exit(3)\n";
-    let mut unshare = dir
-        .command(Place::Namespace, &["run", "web", "--", "python3", "-c", service, log.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let id = unshare.id();
-    let started = std::panic::catch_unwind(|| {
-        wait_for_value(|| {
-            let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).ok()?;
-            let supervisor: u32 = children.split_whitespace().next()?.parse().ok()?;
-            let noted = std::fs::read_to_string(&log).ok()?;
-            noted.starts_with("ready\n").then_some(supervisor)
-        })
+    let mut namespace = Namespace::spawn(&dir, &["run", "web", "--", "python3", "-c", service, log.to_str().unwrap()]);
+    let supervisor = namespace.wait_for("the service did not start in its namespace", || {
+        let supervisor = namespace.first_process()?;
+        std::fs::read_to_string(&log).ok()?.starts_with("ready\n").then_some(supervisor)
     });
-    let Ok(supervisor) = started else {
-        let _ = unshare.kill();
-        let _ = unshare.wait();
-        panic!("the service did not start in its namespace");
-    };
     assert_eq!(comm(supervisor).as_deref(), Some("pidfile"));
     rustix::process::kill_process(Pid::from_raw(supervisor as i32).unwrap(), Signal::TERM).unwrap();
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = unshare.try_wait().unwrap() {
+        if let Some(status) = namespace.0.try_wait().unwrap() {
             break status;
         }
-        if std::time::Instant::now() > deadline {
-            let _ = unshare.kill();
-            let _ = unshare.wait();
-            panic!("the supervisor did not end within 20 s of SIGTERM: {:?}", std::fs::read_to_string(&log));
-        }
+        assert!(
+            std::time::Instant::now() <= deadline,
+            "the supervisor did not end within 20 s of SIGTERM: {:?}",
+            std::fs::read_to_string(&log)
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "ready\nTERM\n", "the command got SIGTERM once");
@@ -363,30 +367,14 @@ fn as_a_pid_namespaces_first_process_run_reaps_the_orphans_that_come_to_it() {
     let marker = dir.0.path().join("orphans-started");
     // Two orphans, which end after half a second, then the service itself.
     let script = format!("(sleep 0.5 &); (sleep 0.5 &); touch {}; exec sleep 600", marker.display());
-    let mut unshare =
-        dir.command(Place::Namespace, &["run", "web", "--", "sh", "-c", &script]).stdin(Stdio::null()).spawn().unwrap();
-    let id = unshare.id();
-    let children_of = |pid: u32| -> Vec<u32> {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|child| child.parse().ok())
-            .collect()
-    };
-    let found = std::panic::catch_unwind(|| {
-        wait_for_value(|| {
-            let supervisor = *children_of(id).first()?;
-            let service = children_of(supervisor).into_iter().find(|&child| {
-                std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|command| command == b"sleep\x00600\x00")
-            })?;
-            marker.exists().then_some((supervisor, service))
-        })
+    let namespace = Namespace::spawn(&dir, &["run", "web", "--", "sh", "-c", &script]);
+    let (supervisor, service) = namespace.wait_for("the service did not start in its namespace", || {
+        let supervisor = namespace.first_process()?;
+        let service = children_of(supervisor).into_iter().find(|&child| {
+            std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|command| command == b"sleep\x00600\x00")
+        })?;
+        marker.exists().then_some((supervisor, service))
     });
-    let Ok((supervisor, service)) = found else {
-        let _ = unshare.kill();
-        let _ = unshare.wait();
-        panic!("the service did not start in its namespace");
-    };
     let _service = Holder::pin_any(service);
     // The orphans end half a second after they started; give them up to 20 s to be gone, zombies included.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -398,8 +386,6 @@ fn as_a_pid_namespaces_first_process_run_reaps_the_orphans_that_come_to_it() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let states: Vec<String> = left.iter().map(|&pid| format!("{pid} {:?}", stat_state(pid))).collect();
-    let _ = unshare.kill();
-    let _ = unshare.wait();
     assert_eq!(left, [service], "the supervisor's children besides its service: {states:?}");
 }
 
